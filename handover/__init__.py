@@ -1,0 +1,36 @@
+"""handover: carries child protection work from the Emergency Duty Team to the daytime teams."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from handover.config import PROJECT_ROOT
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the application: configuration, database, keys, API and CLI."""
+    from handover import cli, config, crypto, db, errors, http, openapi
+    from handover.records import api as records_api
+    from handover.records import export
+
+    settings = {**config.load(), **(test_config or {})}
+    app = Flask(
+        __name__,
+        instance_path=str(settings.get("INSTANCE_PATH") or PROJECT_ROOT / "instance"),
+        template_folder=str(PROJECT_ROOT / "templates"),
+    )
+    app.config.from_mapping(settings)
+    app.json = http.JSONProvider(app)
+    db.init_app(app)
+    crypto.init_app(app)
+    errors.init_app(app)
+    app.extensions["handover.exports"] = export.load_mappings(
+        config.project_path(app.config["EXPORTS_DIR"])
+    )
+    app.register_blueprint(records_api.bp)
+    app.register_blueprint(openapi.bp)
+    cli.init_app(app)
+    return app

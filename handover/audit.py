@@ -1,0 +1,183 @@
+"""The audit log: a keyed hash chain written in the same transaction as the action it records.
+
+``mac = HMAC(audit_key, prev_mac || canonical_json(entry))``. A single head row holds the last
+sequence number and MAC; every writer locks it, so the chain is serialised and gap-free in commit
+order. Entries hold ids and names of sections, never values. Signed checkpoints make truncation of
+the tail detectable.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from handover import crypto
+from handover.db import Base, UTCDateTime
+
+GENESIS_MAC = bytes(32)
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_event"
+
+    seq: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=False
+    )
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor_id: Mapped[str | None] = mapped_column(sa.String(36), index=True)
+    action: Mapped[str] = mapped_column(sa.String(60))
+    object_type: Mapped[str | None] = mapped_column(sa.String(40))
+    object_id: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    details: Mapped[str] = mapped_column(sa.Text, default="{}")
+    prev_mac: Mapped[str] = mapped_column(sa.String(64))
+    mac: Mapped[str] = mapped_column(sa.String(64))
+
+
+class AuditHead(Base):
+    """The chain's last sequence number and MAC: the row every writer locks."""
+
+    __tablename__ = "audit_head"
+
+    chain: Mapped[str] = mapped_column(sa.String(20), primary_key=True)
+    seq: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"))
+    mac: Mapped[str] = mapped_column(sa.String(64))
+
+
+class AuditCheckpoint(Base):
+    """A signed (seq, mac): the chain must still reach it, unchanged."""
+
+    __tablename__ = "audit_checkpoint"
+
+    seq: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=False
+    )
+    mac: Mapped[str] = mapped_column(sa.String(64))
+    signature: Mapped[str] = mapped_column(sa.String(128))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+def canonical_entry(event: AuditEvent) -> bytes:
+    """The bytes the MAC covers: every field but the MACs, as sorted compact JSON."""
+    entry = {
+        "seq": event.seq,
+        "at": event.at.isoformat(),
+        "actor_id": event.actor_id,
+        "action": event.action,
+        "object_type": event.object_type,
+        "object_id": event.object_id,
+        "details": json.loads(event.details),
+    }
+    return json.dumps(entry, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _compute_mac(keyring: crypto.Keyring, prev_mac_hex: str, event: AuditEvent) -> str:
+    return crypto.audit_mac(keyring, bytes.fromhex(prev_mac_hex), canonical_entry(event)).hex()
+
+
+def _lock_head(session: Session) -> AuditHead:
+    head = session.scalars(
+        sa.select(AuditHead).where(AuditHead.chain == "main").with_for_update()
+    ).one_or_none()
+    if head is None:
+        head = AuditHead(chain="main", seq=0, mac=GENESIS_MAC.hex())
+        session.add(head)
+    return head
+
+
+def record(
+    session: Session,
+    *,
+    now: datetime,
+    action: str,
+    actor_id: str | None,
+    object_type: str | None = None,
+    object_id: str | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> AuditEvent:
+    """Append an entry to the chain inside the caller's transaction (fails closed with it)."""
+    keyring = crypto.current_keyring()
+    head = _lock_head(session)
+    event = AuditEvent(
+        seq=head.seq + 1,
+        at=now,
+        actor_id=actor_id,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        details=json.dumps(dict(details or {}), sort_keys=True, separators=(",", ":")),
+        prev_mac=head.mac,
+    )
+    event.mac = _compute_mac(keyring, head.mac, event)
+    head.seq, head.mac = event.seq, event.mac
+    session.add(event)
+    session.flush()
+    return event
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """Outcome of walking the chain: ok, how many entries, and the first problem found."""
+
+    ok: bool
+    checked: int
+    problem: str | None = None
+    bad_seq: int | None = None
+
+
+def _walk(session: Session) -> Iterator[AuditEvent]:
+    yield from session.scalars(
+        sa.select(AuditEvent).order_by(AuditEvent.seq).execution_options(yield_per=1000)
+    )
+
+
+def verify(session: Session, *, keyring: crypto.Keyring) -> VerifyResult:
+    """Walk the chain from the start and name the first entry that does not verify."""
+    expected_seq, prev_mac, macs = 1, GENESIS_MAC.hex(), {}
+    for event in _walk(session):
+        if event.seq != expected_seq:
+            return VerifyResult(False, expected_seq - 1, "missing or reordered entry", expected_seq)
+        if event.prev_mac != prev_mac or _compute_mac(keyring, prev_mac, event) != event.mac:
+            return VerifyResult(False, expected_seq - 1, "entry altered", event.seq)
+        macs[event.seq] = event.mac
+        prev_mac, expected_seq = event.mac, expected_seq + 1
+    last_seq = expected_seq - 1
+    head = session.get(AuditHead, "main")
+    if head is not None and (head.seq != last_seq or head.mac != prev_mac):
+        return VerifyResult(False, last_seq, "chain ends before its head", last_seq + 1)
+    return _verify_checkpoints(session, keyring, macs, last_seq)
+
+
+def _verify_checkpoints(
+    session: Session, keyring: crypto.Keyring, macs: dict[int, str], last_seq: int
+) -> VerifyResult:
+    for checkpoint in session.scalars(sa.select(AuditCheckpoint).order_by(AuditCheckpoint.seq)):
+        message = checkpoint_message(checkpoint.seq, checkpoint.mac)
+        if not crypto.verify_signature(keyring, message, bytes.fromhex(checkpoint.signature)):
+            return VerifyResult(False, last_seq, "checkpoint signature invalid", checkpoint.seq)
+        if macs.get(checkpoint.seq) != checkpoint.mac:
+            return VerifyResult(False, last_seq, "chain truncated before checkpoint", checkpoint.seq)
+    return VerifyResult(True, last_seq)
+
+
+def checkpoint_message(seq: int, mac: str) -> bytes:
+    """The bytes a checkpoint signs."""
+    return f"handover-audit-checkpoint:{seq}:{mac}".encode()
+
+
+def checkpoint(session: Session, *, now: datetime, keyring: crypto.Keyring) -> AuditCheckpoint:
+    """Sign the current head of the chain so that later truncation is detectable."""
+    head = _lock_head(session)
+    signature = crypto.sign(keyring, checkpoint_message(head.seq, head.mac)).hex()
+    existing = session.get(AuditCheckpoint, head.seq)
+    if existing is not None:
+        return existing
+    point = AuditCheckpoint(seq=head.seq, mac=head.mac, signature=signature, at=now)
+    session.add(point)
+    session.flush()
+    return point

@@ -1,0 +1,50 @@
+"""Who is calling: bearer tokens for API clients (browser sessions join in the access issue)."""
+
+from __future__ import annotations
+
+from flask import g, request
+
+from handover import audit
+from handover.db import get_session, transaction
+from handover.directory import service as directory
+from handover.directory.models import User
+from handover.errors import Unauthorized
+from handover.timeutil import now
+
+
+def _bearer_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def _record_rejection(reason: str) -> None:
+    """Audit a refused credential in a transaction of its own, since the request will fail."""
+    with transaction() as session:
+        audit.record(
+            session, now=now(), action="auth.rejected", actor_id=None,
+            details={"reason": reason, "path": request.path},
+        )
+
+
+def authenticate() -> User:
+    """Return the calling user from the Authorization header, or raise 401."""
+    token = _bearer_token()
+    if token is None:
+        raise Unauthorized("Sign in: send Authorization: Bearer <token>.")
+    session = get_session()
+    user = directory.user_for_token(session, token)
+    if user is None:
+        session.rollback()  # release SQLite's write lock before the audit transaction takes it
+        _record_rejection("unknown or revoked token")
+        raise Unauthorized("The token is not valid.")
+    g.user = user
+    return user
+
+
+def current_user() -> User:
+    """The user authenticated for this request."""
+    user: User = g.user
+    return user

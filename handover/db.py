@@ -1,0 +1,134 @@
+"""The database: declarative base, engine and per-request sessions.
+
+SQLite (the embedded default) runs in WAL mode with ``synchronous=FULL`` and a busy timeout, and
+every transaction starts with ``BEGIN IMMEDIATE`` so that two writers queue for the lock instead
+of failing half-way with "database is locked". PostgreSQL is reached through psycopg 3.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask, current_app, g
+from sqlalchemy import event
+from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always returned aware; naive values are refused."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime refused")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """Base of every model; constraint names follow NAMING_CONVENTION."""
+
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def new_id() -> str:
+    """Return a new random UUID as text: ids are made in Python, never by the database."""
+    return str(uuid.uuid4())
+
+
+def default_sqlite_url(instance_path: str) -> str:
+    """The embedded database under the instance folder."""
+    return f"sqlite:///{instance_path}/handover.db"
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine with the settings this service relies on for ``url``'s database."""
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"timeout": 30, "isolation_level": None})
+        _configure_sqlite(engine)
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(connection: sa.Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def init_app(app: Flask) -> None:
+    """Create the engine and session factory for ``app`` and close sessions after each request."""
+    url = app.config.get("DATABASE_URL") or default_sqlite_url(app.instance_path)
+    if url.startswith("sqlite") and app.config.get("MULTI_HOST"):
+        raise RuntimeError("SQLite cannot serve a multi-host deployment: set DATABASE_URL")
+    engine = make_engine(url)
+    app.extensions["handover.db"] = sessionmaker(bind=engine, expire_on_commit=False)
+    app.extensions["handover.engine"] = engine
+    app.teardown_appcontext(_close_session)
+
+
+def engine() -> Engine:
+    """The current app's engine."""
+    result: Engine = current_app.extensions["handover.engine"]
+    return result
+
+
+def session_factory() -> sessionmaker[Session]:
+    """The current app's session factory."""
+    factory: sessionmaker[Session] = current_app.extensions["handover.db"]
+    return factory
+
+
+def get_session() -> Session:
+    """The session of the current request or CLI command, opened on first use."""
+    if "db_session" not in g:
+        g.db_session = session_factory()()
+    session: Session = g.db_session
+    return session
+
+
+@contextmanager
+def transaction() -> Iterator[Session]:
+    """A fresh session whose work commits on success and rolls back on error (jobs, CLI)."""
+    with session_factory()() as session, session.begin():
+        yield session
+
+
+def _close_session(_exc: BaseException | None) -> None:
+    session = g.pop("db_session", None)
+    if session is not None:
+        session.close()

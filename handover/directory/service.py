@@ -1,0 +1,204 @@
+"""Directory use-cases: load from TOML, users, tokens, and each team's working calendar."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime, time
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from handover.auth.passwords import hash_password
+from handover.auth.tokens import hash_token, new_token
+from handover.directory.calendar import WorkingCalendar
+from handover.directory.models import (
+    ROLE_TEAM_KINDS,
+    ROLES,
+    TEAM_KINDS,
+    ApiToken,
+    ClosureDay,
+    LocalAuthority,
+    Team,
+    TeamCoverage,
+    User,
+)
+from handover.errors import ValidationFailed
+
+WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _fail(path: str, message: str) -> ValidationFailed:
+    return ValidationFailed(f"{path}: {message}", fields={path: [message]})
+
+
+def _parse_time(value: Any, path: str) -> time:
+    try:
+        return time.fromisoformat(str(value))
+    except ValueError:
+        raise _fail(path, "Use HH:MM.") from None
+
+
+def _parse_weekdays(value: Any, path: str) -> str:
+    if not isinstance(value, list) or not value:
+        raise _fail(path, "List at least one day, e.g. [\"mon\", \"tue\"].")
+    days = []
+    for item in value:
+        name = str(item).lower()[:3]
+        if name not in WEEKDAY_NAMES:
+            raise _fail(path, f"Unknown day {item!r}.")
+        days.append(WEEKDAY_NAMES.index(name))
+    return ",".join(str(d) for d in sorted(set(days)))
+
+
+def _load_authority(session: Session, entry: Mapping[str, Any], path: str) -> None:
+    code = str(entry.get("code") or "")
+    if not code:
+        raise _fail(f"{path}.code", "Missing.")
+    authority = session.get(LocalAuthority, code) or LocalAuthority(code=code)
+    authority.name = str(entry.get("name") or code)
+    authority.intake_team_code = entry.get("intake_team")
+    session.add(authority)
+
+
+def _load_team(session: Session, entry: Mapping[str, Any], path: str) -> None:
+    code, kind = str(entry.get("code") or ""), entry.get("kind")
+    if not code:
+        raise _fail(f"{path}.code", "Missing.")
+    if kind not in TEAM_KINDS:
+        raise _fail(f"{path}.kind", f"Must be one of {', '.join(TEAM_KINDS)}.")
+    team = session.get(Team, code) or Team(code=code)
+    team.name, team.kind = str(entry.get("name") or code), str(kind)
+    team.local_authority_code = entry.get("local_authority")
+    team.email = entry.get("email")
+    team.weekdays = _parse_weekdays(entry.get("weekdays", ["mon", "tue", "wed", "thu", "fri"]), f"{path}.weekdays")
+    team.day_start = _parse_time(entry.get("day_start", "09:00"), f"{path}.day_start")
+    team.day_end = _parse_time(entry.get("day_end", "17:00"), f"{path}.day_end")
+    if team.day_end <= team.day_start:
+        raise _fail(f"{path}.day_end", "Must be after day_start.")
+    team.covers = [TeamCoverage(local_authority_code=c) for c in entry.get("covers", [])]
+    team.closures = [ClosureDay(day=_parse_day(d, f"{path}.closure_days")) for d in entry.get("closure_days", [])]
+    session.add(team)
+
+
+def _parse_day(value: Any, path: str) -> date:
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise _fail(path, f"Not a date: {value!r}.") from None
+
+
+def load_directory(session: Session, data: Mapping[str, Any], *, now: datetime) -> dict[str, int]:
+    """Create or update LAs, teams and users from a parsed directory file; returns counts."""
+    authorities = data.get("local_authorities", [])
+    teams = data.get("teams", [])
+    users = data.get("users", [])
+    for i, entry in enumerate(authorities):
+        _load_authority(session, entry, f"local_authorities.{i}")
+    session.flush()
+    for i, entry in enumerate(teams):
+        _load_team(session, entry, f"teams.{i}")
+    session.flush()
+    for i, entry in enumerate(authorities):
+        team_code = entry.get("intake_team")
+        if team_code is not None and session.get(Team, team_code) is None:
+            raise _fail(f"local_authorities.{i}.intake_team", f"No team {team_code!r}.")
+    for i, entry in enumerate(users):
+        save_user(session, now=now, path=f"users.{i}", **_user_fields(entry))
+    session.flush()
+    return {"local_authorities": len(authorities), "teams": len(teams), "users": len(users)}
+
+
+def _user_fields(entry: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "email": str(entry.get("email") or ""),
+        "name": str(entry.get("name") or ""),
+        "role": str(entry.get("role") or ""),
+        "team_code": str(entry.get("team") or ""),
+        "password": entry.get("password"),
+    }
+
+
+def save_user(
+    session: Session,
+    *,
+    email: str,
+    name: str,
+    role: str,
+    team_code: str,
+    now: datetime,
+    password: str | None = None,
+    path: str = "",
+) -> User:
+    """Create or update a user with one role in one team."""
+    prefix = f"{path}." if path else ""
+    if "@" not in email:
+        raise _fail(f"{prefix}email", "Must be an email address.")
+    if not name.strip():
+        raise _fail(f"{prefix}name", "Missing.")
+    if role not in ROLES:
+        raise _fail(f"{prefix}role", f"Must be one of {', '.join(ROLES)}.")
+    team = session.get(Team, team_code)
+    if team is None:
+        raise _fail(f"{prefix}team", f"No team {team_code!r}.")
+    if team.kind not in ROLE_TEAM_KINDS[role]:
+        raise _fail(f"{prefix}role", f"A {role} cannot sit in a {team.kind} team.")
+    user = get_user_by_email(session, email) or User(email=email.lower(), created_at=now)
+    user.name, user.role, user.team_code, user.team = name, role, team_code, team
+    if password:
+        user.password_hash = hash_password(password)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def get_user_by_email(session: Session, email: str) -> User | None:
+    """The user with this email address, if any."""
+    return session.scalars(sa.select(User).where(User.email == email.lower())).one_or_none()
+
+
+def issue_token(session: Session, *, user: User, now: datetime) -> str:
+    """Create a bearer token for ``user``; the token itself is returned once and never stored."""
+    token = new_token()
+    session.add(ApiToken(user_id=user.id, token_hash=hash_token(token), created_at=now))
+    session.flush()
+    return token
+
+
+def user_for_token(session: Session, token: str) -> User | None:
+    """The active user a bearer token belongs to, or None."""
+    row = session.scalars(
+        sa.select(ApiToken).where(
+            ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None)
+        )
+    ).one_or_none()
+    if row is None or not row.user.active:
+        return None
+    return row.user
+
+
+def get_team(session: Session, code: str) -> Team | None:
+    """The team with this code, if any."""
+    return session.get(Team, code)
+
+
+def get_authority(session: Session, code: str) -> LocalAuthority | None:
+    """The local authority with this code, if any."""
+    return session.get(LocalAuthority, code)
+
+
+def calendar_for(team: Team) -> WorkingCalendar:
+    """The team's working calendar: its days, hours and closure days."""
+    return WorkingCalendar(
+        weekdays=frozenset(int(d) for d in team.weekdays.split(",") if d),
+        day_start=team.day_start,
+        day_end=team.day_end,
+        closure_days=frozenset(c.day for c in team.closures),
+    )
+
+
+def covered_authorities(team: Team) -> Sequence[str]:
+    """The LAs an EDT team covers out of hours."""
+    return [c.local_authority_code for c in team.covers]

@@ -1,0 +1,355 @@
+"""Handover use-cases: create and edit drafts, submit to the standard, addenda, and queries.
+
+Services take the session first and ``now`` as an argument; they flush but never commit. Every
+change writes its event and its audit row in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from handover import audit
+from handover.auth import policy
+from handover.db import new_id
+from handover.directory import service as directory
+from handover.directory.models import User
+from handover.errors import InvalidTransition, NotFound, ValidationFailed
+from handover.records import sections, standard, storage
+from handover.records.models import (
+    Handover,
+    HandoverEvent,
+    HandoverSection,
+    HandoverVersion,
+)
+from handover.timeutil import to_london
+
+VERSION_TABLE = "handover_version"
+EVENT_TABLE = "handover_event"
+
+
+def _today(now: datetime) -> date:
+    return to_london(now).date()
+
+
+def next_reference(session: Session, *, now: datetime) -> str:
+    """Issue the next reference of the year, e.g. HO-2026-000123 (atomic on both databases)."""
+    year = _today(now).year
+    last = session.execute(
+        sa.text(
+            "INSERT INTO reference_counter (year, last) VALUES (:year, 1) "
+            "ON CONFLICT (year) DO UPDATE SET last = reference_counter.last + 1 RETURNING last"
+        ),
+        {"year": year},
+    ).scalar_one()
+    return f"HO-{year}-{last:06d}"
+
+
+def record_event(
+    session: Session,
+    handover: Handover,
+    *,
+    now: datetime,
+    actor: User | None,
+    kind: str,
+    to_status: str | None = None,
+    detail: str | None = None,
+) -> HandoverEvent:
+    """Add an event to the record's history and the same fact to the audit log."""
+    event = HandoverEvent(
+        id=new_id(), handover_id=handover.id, at=now, actor_id=actor.id if actor else None,
+        kind=kind, from_status=handover.status, to_status=to_status or handover.status,
+        version=handover.current_version,
+    )
+    if detail:
+        dek = storage.open_key(handover)
+        event.detail = storage.seal_text(
+            dek, table=EVENT_TABLE, record_id=handover.id, version=0, place=event.id, text=detail
+        )
+    session.add(event)
+    audit.record(
+        session, now=now, action=f"handover.{kind}", actor_id=actor.id if actor else None,
+        object_type="handover", object_id=handover.id,
+        details={"from": event.from_status, "to": event.to_status, "reference": handover.reference},
+    )
+    return event
+
+
+def _check_directory(session: Session, user: User, payload: Mapping[str, Any]) -> None:
+    """Codes in the record must name the directory's LAs and teams, as the author may use them."""
+    errors: dict[str, list[str]] = {}
+    la_code = payload.get("local_authority")
+    if la_code is not None:
+        if directory.get_authority(session, la_code) is None:
+            errors["local_authority"] = [f"No local authority {la_code!r}."]
+        elif la_code not in directory.covered_authorities(user.team):
+            errors["local_authority"] = [f"Your team does not cover {la_code!r}."]
+    team_code = payload.get("allocated_team")
+    team = directory.get_team(session, team_code) if team_code else None
+    if team_code and (team is None or team.kind != "social_work"):
+        errors["allocated_team"] = [f"No daytime social work team {team_code!r}."]
+    police = payload.get("police")
+    police_team = police.get("team_code") if isinstance(police, Mapping) else None
+    if police_team and getattr(directory.get_team(session, police_team), "kind", None) != "police":
+        errors["police.team_code"] = [f"No police team {police_team!r}."]
+    if errors:
+        raise ValidationFailed("The record names unknown codes.", fields=errors)
+
+
+def _apply_routing(handover: Handover, payload: Mapping[str, Any]) -> None:
+    if "local_authority" in payload:
+        handover.local_authority_code = payload["local_authority"]
+    if "allocated_team" in payload:
+        handover.allocated_team_code = payload["allocated_team"]
+    if "urgency" in payload:
+        handover.urgency = payload["urgency"]
+    police = payload.get("police")
+    if "police" in payload:
+        handover.police_team_code = police.get("team_code") if isinstance(police, Mapping) else None
+
+
+def _write_sections(
+    session: Session, handover: Handover, dek: bytes, version: int, stored: Mapping[str, Any]
+) -> None:
+    for name, value in stored.items():
+        row = session.get(HandoverSection, (handover.id, version, name))
+        if value is None:
+            if row is not None:
+                session.delete(row)
+            continue
+        ciphertext = storage.seal_section(dek, handover.id, version, name, value)
+        if row is None:
+            session.add(HandoverSection(
+                handover_id=handover.id, version=version, section=name, ciphertext=ciphertext
+            ))
+        else:
+            row.ciphertext = ciphertext
+
+
+def _validate_draft(payload: Any) -> None:
+    errors = standard.validate_draft(payload)
+    if errors:
+        raise ValidationFailed("The record is not well formed.", fields=errors)
+
+
+def create(session: Session, *, user: User, payload: Mapping[str, Any], now: datetime) -> Handover:
+    """Create a draft from any well-formed subset of the record."""
+    _validate_draft(payload)
+    _check_directory(session, user, payload)
+    handover = Handover(
+        id=new_id(), reference=next_reference(session, now=now), status="draft",
+        author_team_code=user.team_code, created_by_id=user.id, created_at=now, updated_at=now,
+        current_version=1,
+    )
+    _apply_routing(handover, payload)
+    dek = storage.give_key(handover)
+    session.add(handover)
+    session.add(HandoverVersion(
+        handover_id=handover.id, version=1, kind="original", created_at=now, created_by_id=user.id,
+    ))
+    session.flush()
+    _write_sections(session, handover, dek, 1, sections.split(payload))
+    handover.completeness = standard.completeness(payload, today=_today(now))
+    record_event(session, handover, now=now, actor=user, kind="created")
+    session.flush()
+    return handover
+
+
+def update(
+    session: Session, *, user: User, handover: Handover, payload: Mapping[str, Any], now: datetime
+) -> Handover:
+    """Merge sections into a draft: each key given replaces that section; null clears it."""
+    if handover.status != "draft":
+        raise InvalidTransition("Only a draft can be edited; add an addendum instead.")
+    _validate_draft(payload)
+    _check_directory(session, user, payload)
+    _apply_routing(handover, payload)
+    dek = storage.open_key(handover)
+    _write_sections(session, handover, dek, 1, sections.split(payload))
+    session.flush()
+    handover.completeness = standard.completeness(read_record(session, handover, "edt"), today=_today(now))
+    handover.updated_at = now
+    record_event(session, handover, now=now, actor=user, kind="updated")
+    return handover
+
+
+def read_record(session: Session, handover: Handover, audience: str) -> dict[str, Any]:
+    """The current record as the audience may read it (only its sections are decrypted)."""
+    content = storage.read_sections(session, handover, sections.AUDIENCE_SECTIONS[audience])
+    record: dict[str, Any] = {
+        "template_version": handover.template_version,
+        "local_authority": handover.local_authority_code,
+        "allocated_team": handover.allocated_team_code,
+        "urgency": handover.urgency,
+    }
+    record.update(sections.join(content))
+    return record
+
+
+def _holding_team_code(session: Session, handover: Handover) -> str:
+    """The allocated team, or the LA's intake team when none was named."""
+    if handover.allocated_team_code:
+        return handover.allocated_team_code
+    authority = directory.get_authority(session, handover.local_authority_code or "")
+    if authority is None or not authority.intake_team_code:
+        raise ValidationFailed(
+            "No team to send this to.",
+            fields={"allocated_team": ["Name a team: this LA has no intake team."]},
+        )
+    return authority.intake_team_code
+
+
+def submit(session: Session, *, user: User, handover: Handover, now: datetime) -> Handover:
+    """Enforce the standard, lock version 1 and schedule the transfer for the team's next start."""
+    if handover.status != "draft":
+        raise InvalidTransition(f"A {handover.status} handover cannot be submitted.")
+    record = read_record(session, handover, "edt")
+    errors = standard.validate_submit(record, today=_today(now))
+    if errors:
+        raise ValidationFailed("The handover does not meet the standard yet.", fields=errors)
+    team = directory.get_team(session, _holding_team_code(session, handover))
+    if team is None or team.kind != "social_work":
+        raise ValidationFailed("No team to send this to.", fields={"allocated_team": ["Unknown team."]})
+    handover.team_code = team.code
+    handover.due_at = directory.calendar_for(team).due_at(now)
+    handover.submitted_at = handover.updated_at = now
+    handover.completeness = 100
+    version = session.get(HandoverVersion, (handover.id, 1))
+    assert version is not None
+    version.sections = ",".join(sorted(sections.split(record)))
+    record_event(session, handover, now=now, actor=user, kind="submitted", to_status="scheduled")
+    handover.status = "scheduled"
+    session.flush()
+    return handover
+
+
+ADDENDUM_CLOSED = frozenset({"draft", "withdrawn", "closed"})
+
+
+def add_addendum(
+    session: Session, *, user: User, handover: Handover, note: str, changes: Mapping[str, Any],
+    now: datetime,
+) -> HandoverVersion:
+    """Add a version holding the changed sections and a note; the record must still meet the standard."""
+    if handover.status in ADDENDUM_CLOSED:
+        raise InvalidTransition(f"A {handover.status} handover takes no addenda.")
+    routing = sorted(set(changes) & set(sections.ROUTING_FIELDS))
+    if routing:
+        raise ValidationFailed(
+            "An addendum changes content only.",
+            fields={f"changes.{name}": ["Cannot be changed by an addendum."] for name in routing},
+        )
+    _validate_draft(changes)
+    merged = {**read_record(session, handover, "edt"), **changes}
+    errors = standard.validate_submit(merged, today=_today(now))
+    if errors:
+        raise ValidationFailed(
+            "The record would no longer meet the standard.",
+            fields={f"changes.{path}": msgs for path, msgs in errors.items()},
+        )
+    _check_directory(session, user, changes)
+    _apply_routing(handover, changes)
+    dek = storage.open_key(handover)
+    handover.current_version += 1
+    stored = sections.split(changes)
+    _write_sections(session, handover, dek, handover.current_version, stored)
+    version = HandoverVersion(
+        handover_id=handover.id, version=handover.current_version, kind="addendum",
+        created_at=now, created_by_id=user.id, sections=",".join(sorted(stored)),
+        note=storage.seal_text(dek, table=VERSION_TABLE, record_id=handover.id,
+                               version=handover.current_version, place="note", text=note),
+    )
+    session.add(version)
+    handover.updated_at = now
+    record_event(session, handover, now=now, actor=user, kind="addendum")
+    session.flush()
+    return version
+
+
+def get_visible(session: Session, *, user: User, handover_id: str) -> Handover:
+    """The handover if ``user`` may know it exists; otherwise NotFound, exactly as if it did not."""
+    handover = session.get(Handover, handover_id) if _is_uuid(handover_id) else None
+    if handover is None or not policy.can_see(user, handover):
+        raise NotFound("No such handover.")
+    return handover
+
+
+def _is_uuid(value: str) -> bool:
+    return len(value) == 36 and value.count("-") == 4
+
+
+@dataclass(frozen=True)
+class ListFilters:
+    """Filters of the handover list; each is optional."""
+
+    status: str | None = None
+    team: str | None = None
+    local_authority: str | None = None
+    overdue: bool | None = None
+    limit: int = 100
+    offset: int = 0
+
+
+def list_visible(
+    session: Session, *, user: User, filters: ListFilters, now: datetime
+) -> list[Handover]:
+    """Handovers ``user`` may know exist, newest first, narrowed by the filters."""
+    query = sa.select(Handover).where(policy.visible_clause(user))
+    if filters.status:
+        query = query.where(Handover.status == filters.status)
+    if filters.team:
+        query = query.where(Handover.team_code == filters.team)
+    if filters.local_authority:
+        query = query.where(Handover.local_authority_code == filters.local_authority)
+    if filters.overdue is not None:
+        overdue = sa.and_(Handover.status == "delivered", Handover.ack_due_at < now)
+        query = query.where(overdue if filters.overdue else sa.not_(overdue))
+    query = query.order_by(Handover.created_at.desc(), Handover.id)
+    return list(session.scalars(query.limit(filters.limit).offset(filters.offset)))
+
+
+def versions(session: Session, handover: Handover, *, with_notes: bool) -> list[dict[str, Any]]:
+    """Every version of the record: which sections it holds, who made it, and its note."""
+    rows = session.scalars(
+        sa.select(HandoverVersion)
+        .where(HandoverVersion.handover_id == handover.id)
+        .order_by(HandoverVersion.version)
+    ).all()
+    dek = storage.open_key(handover) if with_notes and any(r.note for r in rows) else None
+    return [
+        {
+            "version": row.version, "kind": row.kind, "created_at": row.created_at,
+            "created_by": row.created_by_id, "sections": [s for s in row.sections.split(",") if s],
+            "note": storage.open_text(dek, row.note, table=VERSION_TABLE, record_id=handover.id,
+                                      version=row.version, place="note")
+            if dek and row.note else None,
+        }
+        for row in rows
+    ]
+
+
+def history(session: Session, handover: Handover, *, with_details: bool) -> list[dict[str, Any]]:
+    """The record's events, oldest first, with actors' names and (for content readers) reasons."""
+    rows = session.execute(
+        sa.select(HandoverEvent, User)
+        .outerjoin(User, User.id == HandoverEvent.actor_id)
+        .where(HandoverEvent.handover_id == handover.id)
+        .order_by(HandoverEvent.seq)
+    ).all()
+    dek = storage.open_key(handover) if with_details and any(e.detail for e, _ in rows) else None
+    return [
+        {
+            "id": event.id, "at": event.at, "kind": event.kind, "from": event.from_status,
+            "to": event.to_status, "version": event.version,
+            "actor": {"id": actor.id, "name": actor.name, "team": actor.team_code} if actor else None,
+            "detail": storage.open_text(dek, event.detail, table=EVENT_TABLE, record_id=handover.id,
+                                        version=0, place=event.id)
+            if dek and event.detail else None,
+        }
+        for event, actor in rows
+    ]

@@ -1,0 +1,117 @@
+"""Encrypting and decrypting a record's sections, notes and event details under its data key."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from handover import crypto
+from handover.records.models import Handover, HandoverSection
+
+SECTION_TABLE = "handover_section"
+
+
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def open_key(handover: Handover) -> bytes:
+    """Unwrap the record's data key; a shredded record has none."""
+    if handover.wrapped_dek is None:
+        raise crypto.CryptoError(f"record {handover.id} has no data key (shredded)")
+    return crypto.unwrap_dek(crypto.current_keyring(), handover.wrapped_dek, record_id=handover.id)
+
+
+def give_key(handover: Handover) -> bytes:
+    """Create and wrap a fresh data key for a new record; returns the plain key for this request."""
+    keyring = crypto.current_keyring()
+    dek = crypto.new_dek()
+    handover.wrapped_dek = crypto.wrap_dek(keyring, dek, record_id=handover.id)
+    handover.kek_id = keyring.active_kek_id
+    return dek
+
+
+def seal_section(dek: bytes, handover_id: str, version: int, section: str, value: Any) -> bytes:
+    """Encrypt one section's JSON value for exactly this record, version and section."""
+    return crypto.encrypt(
+        dek, _dumps(value), table=SECTION_TABLE, record_id=handover_id, version=version,
+        section=section,
+    )
+
+
+def open_section(dek: bytes, row: HandoverSection) -> Any:
+    """Decrypt one stored section row."""
+    plaintext = crypto.decrypt(
+        dek, row.ciphertext, table=SECTION_TABLE, record_id=row.handover_id,
+        version=row.version, section=row.section,
+    )
+    return json.loads(plaintext)
+
+
+def seal_text(dek: bytes, *, table: str, record_id: str, version: int, place: str, text: str) -> bytes:
+    """Encrypt a note or detail bound to its table, record, version and place."""
+    return crypto.encrypt(dek, text.encode(), table=table, record_id=record_id, version=version, section=place)
+
+
+def open_text(dek: bytes, blob: bytes, *, table: str, record_id: str, version: int, place: str) -> str:
+    """Decrypt a note or detail sealed by seal_text."""
+    return crypto.decrypt(dek, blob, table=table, record_id=record_id, version=version, section=place).decode()
+
+
+def latest_rows(session: Session, handover: Handover, sections: Iterable[str]) -> list[HandoverSection]:
+    """For each wanted section, the row of the newest version that holds it."""
+    wanted = set(sections)
+    rows = session.scalars(
+        sa.select(HandoverSection)
+        .where(HandoverSection.handover_id == handover.id)
+        .order_by(HandoverSection.version.desc())
+    )
+    latest: dict[str, HandoverSection] = {}
+    for row in rows:
+        if row.section in wanted and row.section not in latest:
+            latest[row.section] = row
+    return list(latest.values())
+
+
+def read_sections(session: Session, handover: Handover, sections: Iterable[str]) -> dict[str, Any]:
+    """Decrypt the newest value of each wanted section (and nothing else)."""
+    rows = latest_rows(session, handover, sections)
+    if not rows:
+        return {}
+    dek = open_key(handover)
+    return {row.section: open_section(dek, row) for row in rows}
+
+
+def rewrap_batch(session: Session, *, keyring: crypto.Keyring, batch_size: int) -> int:
+    """Re-wrap up to ``batch_size`` data keys not under the active KEK; returns how many changed.
+
+    Each update is a compare-and-swap on the old wrapped value, so a concurrent rewrap or shred
+    is never overwritten; records whose swap lost are picked up by the next batch.
+    """
+    rows = session.execute(
+        sa.select(Handover.id, Handover.wrapped_dek)
+        .where(Handover.wrapped_dek.is_not(None), Handover.kek_id != keyring.active_kek_id)
+        .order_by(Handover.id)
+        .limit(batch_size)
+    ).all()
+    changed = 0
+    for record_id, wrapped in rows:
+        rewrapped = crypto.rewrap_dek(keyring, wrapped, record_id=record_id)
+        result = session.execute(
+            sa.update(Handover)
+            .where(Handover.id == record_id, Handover.wrapped_dek == wrapped)
+            .values(wrapped_dek=rewrapped, kek_id=keyring.active_kek_id)
+            .execution_options(synchronize_session=False)
+        )
+        changed += result.rowcount
+    return changed
+
+
+def key_status(session: Session) -> dict[str, int]:
+    """How many records' data keys are wrapped under each KEK id (``shredded`` for none)."""
+    rows = session.execute(sa.select(Handover.kek_id, sa.func.count()).group_by(Handover.kek_id))
+    return {kek_id or "shredded": count for kek_id, count in rows}

@@ -1,0 +1,33 @@
+"""Alembic environment: the app hands over its engine; models give the target metadata."""
+
+from __future__ import annotations
+
+from alembic import context
+
+import handover.audit  # noqa: F401  (registers models)
+import handover.directory.models  # noqa: F401
+import handover.idempotency  # noqa: F401
+import handover.records.models  # noqa: F401
+from handover.db import Base
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def run_migrations_online() -> None:
+    """Run migrations on the app's engine, in batch mode so SQLite can alter tables."""
+    engine = config.attributes["engine"]
+    with engine.connect() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            render_as_batch=True,
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+
+
+if context.is_offline_mode():
+    raise SystemExit("offline migrations are not supported: run `flask --app handover db upgrade`")
+run_migrations_online()
