@@ -9,7 +9,8 @@ the tail detectable.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -130,22 +131,18 @@ class VerifyResult:
     bad_seq: int | None = None
 
 
-def _walk(session: Session) -> Iterator[AuditEvent]:
-    yield from session.scalars(
-        sa.select(AuditEvent).order_by(AuditEvent.seq).execution_options(yield_per=1000)
-    )
-
-
 def verify(session: Session, *, keyring: crypto.Keyring) -> VerifyResult:
     """Walk the chain from the start and name the first entry that does not verify."""
     expected_seq, prev_mac, macs = 1, GENESIS_MAC.hex(), {}
-    for event in _walk(session):
-        if event.seq != expected_seq:
-            return VerifyResult(False, expected_seq - 1, "missing or reordered entry", expected_seq)
-        if event.prev_mac != prev_mac or _compute_mac(keyring, prev_mac, event) != event.mac:
-            return VerifyResult(False, expected_seq - 1, "entry altered", event.seq)
-        macs[event.seq] = event.mac
-        prev_mac, expected_seq = event.mac, expected_seq + 1
+    query = sa.select(AuditEvent).order_by(AuditEvent.seq).execution_options(yield_per=1000)
+    with closing(session.scalars(query)) as events:
+        for event in events:
+            if event.seq != expected_seq:
+                return VerifyResult(False, expected_seq - 1, "missing or reordered entry", expected_seq)
+            if event.prev_mac != prev_mac or _compute_mac(keyring, prev_mac, event) != event.mac:
+                return VerifyResult(False, expected_seq - 1, "entry altered", event.seq)
+            macs[event.seq] = event.mac
+            prev_mac, expected_seq = event.mac, expected_seq + 1
     last_seq = expected_seq - 1
     head = session.get(AuditHead, "main")
     if head is not None and (head.seq != last_seq or head.mac != prev_mac):

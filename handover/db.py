@@ -67,12 +67,17 @@ def default_sqlite_url(instance_path: str) -> str:
 def make_engine(url: str) -> Engine:
     """Create an engine with the settings this service relies on for ``url``'s database."""
     if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"timeout": 30, "isolation_level": None})
+        engine = sa.create_engine(
+            url, connect_args={"timeout": 30, "isolation_level": None}, hide_parameters=True
+        )
         _configure_sqlite(engine)
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    # hide_parameters: bound values (ciphertext, ids) never appear in exception messages or logs.
+    return sa.create_engine(
+        url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True
+    )
 
 
 def _configure_sqlite(engine: Engine) -> None:

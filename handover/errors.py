@@ -87,6 +87,13 @@ def _wants_json() -> bool:
 
 def init_app(app: Flask) -> None:
     """Render APIError and HTTP errors under /api as the JSON envelope."""
+    from handover.crypto import CryptoError
+
+    @app.errorhandler(CryptoError)
+    def handle_crypto_error(error: CryptoError) -> Response:
+        # The message names ids and key ids only; never content or key material.
+        app.logger.error("record unreadable: %s", error)
+        return envelope(500, "record_unreadable", "This record cannot be decrypted; support has been alerted.")
 
     @app.errorhandler(APIError)
     def handle_api_error(error: APIError) -> Response:

@@ -193,7 +193,8 @@ class WorkingCalendar:
         day = _london_day(ensure_utc(at))
         for offset in range(1, SEARCH_DAYS + 1):
             candidate = day + timedelta(days=offset)
-            periods = _wall_periods(candidate, local, None)
-            if self.is_working_day(candidate) and periods:
+            if self.is_working_day(candidate) and (
+                periods := _wall_periods(candidate, local, None)
+            ):
                 return periods[0][0]
         raise ValueError("no working day within the search horizon; check the calendar")

@@ -18,81 +18,43 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from handover.records.standard import NHS_NUMBER_MESSAGE, nhs_number_valid
 
+# The value lists of DESIGN §2, verbatim: they are part of the API contract.
+# fmt: off
 URGENCIES = ("immediate", "priority", "routine")
 CONTACT_SOURCES = ("police", "health", "school", "family", "public", "other_la", "edt", "other")
 CONCERN_CATEGORIES = (
-    "physical_abuse",
-    "sexual_abuse",
-    "emotional_abuse",
-    "neglect",
-    "domestic_abuse",
-    "child_exploitation",
-    "unexplained_injury",
-    "sudden_unexpected_death",
-    "missing",
-    "mental_health",
-    "other",
+    "physical_abuse", "sexual_abuse", "emotional_abuse", "neglect", "domestic_abuse",
+    "child_exploitation", "unexplained_injury", "sudden_unexpected_death", "missing",
+    "mental_health", "other",
 )
 THRESHOLDS = (
-    "level_1_universal",
-    "level_2_early_help",
-    "level_3_child_in_need",
-    "level_4_child_protection",
+    "level_1_universal", "level_2_early_help", "level_3_child_in_need", "level_4_child_protection",
 )
 SEXES = ("female", "male", "unknown", "not_stated")
 LEGAL_STATUSES = ("none", "child_in_need", "child_protection_plan", "looked_after", "other")
 RELATIONSHIP_TYPES = (
-    "mother",
-    "father",
-    "step_parent",
-    "sibling",
-    "half_sibling",
-    "grandparent",
-    "partner_of_parent",
-    "carer",
-    "other",
+    "mother", "father", "step_parent", "sibling", "half_sibling", "grandparent",
+    "partner_of_parent", "carer", "other",
 )
 ROLES_IN_CONCERN = ("none", "alleged_perpetrator", "witness", "protective", "unknown")
 STRATEGY_DECISIONS = (
-    "section_47_single",
-    "section_47_joint",
-    "child_in_need_assessment",
-    "no_further_action",
+    "section_47_single", "section_47_joint", "child_in_need_assessment", "no_further_action",
     "further_strategy_discussion",
 )
 POLICE_POWERS = ("none", "police_protection", "arrest", "other")
 MEDICAL_TYPES = ("child_protection_medical", "hospital_treatment", "post_mortem", "other")
 HYPOTHESIS_STATUSES = ("to_test", "supported", "excluded")
 HANDOVER_STATUSES = (
-    "draft",
-    "scheduled",
-    "delivered",
-    "acknowledged",
-    "returned",
-    "closed",
-    "withdrawn",
+    "draft", "scheduled", "delivered", "acknowledged", "returned", "closed", "withdrawn",
 )
 
-#: The record's sections: what an addendum may replace and what is encrypted section by section.
+#: The record's sections: every top-level key but the routing ones; what an addendum may replace.
 SECTION_NAMES: tuple[str, ...] = (
-    "summary",
-    "contact",
-    "concern",
-    "children",
-    "household",
-    "professionals",
-    "timeline",
-    "strategy_discussion",
-    "police",
-    "medical",
-    "safety_plans",
-    "analysis",
-    "contingency",
-    "actions",
-    "equality_and_diversity",
-    "consent",
-    "confidential_from_family",
+    "summary", "contact", "concern", "children", "household", "professionals", "timeline",
+    "strategy_discussion", "police", "medical", "safety_plans", "analysis", "contingency",
+    "actions", "equality_and_diversity", "consent", "confidential_from_family",
 )
+# fmt: on
 
 NAME = 200
 LABEL = 200
@@ -445,6 +407,7 @@ class HandoverMetadataSchema(Schema):
     urgency = fields.String(allow_none=True, validate=validate.OneOf(URGENCIES))
     local_authority = fields.String(allow_none=True)
     allocated_team = fields.String(allow_none=True)
+    team = fields.String(allow_none=True, metadata={"description": "Team it is routed to."})
     author_team = fields.String()
     created_at = fields.AwareDateTime()
     updated_at = fields.AwareDateTime()
@@ -457,6 +420,31 @@ class HandoverMetadataSchema(Schema):
     open_queries = fields.Integer()
     current_version = fields.Integer()
     completeness = fields.Integer(validate=validate.Range(min=0, max=100))
+
+
+class HandoverDetailSchema(HandoverMetadataSchema):
+    """Response to ``GET /handovers/{id}``: metadata, the audience's record, versions, events."""
+
+    record = fields.Nested(HandoverRecordSchema)
+    versions = fields.List(fields.Dict())
+    events = fields.List(fields.Dict())
+
+
+class HandoverSubmittedSchema(Schema):
+    """Response to ``POST /handovers/{id}/submit``."""
+
+    id = fields.UUID()
+    reference = fields.String()
+    status = fields.String(validate=validate.OneOf(HANDOVER_STATUSES))
+    due_at = fields.AwareDateTime()
+
+
+class AddendumCreatedSchema(Schema):
+    """Response to ``POST /handovers/{id}/addenda``: the new version and the sections it changed."""
+
+    id = fields.UUID()
+    version = fields.Integer()
+    sections = fields.List(fields.String(validate=validate.OneOf(SECTION_NAMES)))
 
 
 # Built from a dict because a field called `fields` cannot be declared on a Schema class body.

@@ -101,7 +101,8 @@ def _set(path: str, value: object) -> Callable[[Record], None]:
     return mutate
 
 
-MALFORMED = [
+# (case, path set, value, the one error path expected, words in the message)
+MALFORMED: list[tuple[str, str, object, str, str]] = [
     ("unknown top-level field", "favourite_colour", "blue", "favourite_colour", "Unknown field."),
     (
         "unknown child field",
@@ -343,6 +344,6 @@ def test_api_wrappers_dump_the_documented_shapes() -> None:
     assert created["completeness"] == 12
     metadata = HandoverMetadataSchema().dump({"due_at": when, "allocated_team": None})
     assert metadata == {"due_at": "2026-11-28T09:00:00+00:00", "allocated_team": None}
-    error = {"code": "validation_failed", "message": "Check the record."}
+    error: dict[str, Any] = {"code": "validation_failed", "message": "Check the record."}
     error |= {"fields": {"children.2.date_of_birth": ["Not a valid date."]}}
     assert ErrorSchema().dump({"error": error}) == {"error": error}
