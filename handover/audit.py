@@ -138,7 +138,9 @@ def verify(session: Session, *, keyring: crypto.Keyring) -> VerifyResult:
     with closing(session.scalars(query)) as events:
         for event in events:
             if event.seq != expected_seq:
-                return VerifyResult(False, expected_seq - 1, "missing or reordered entry", expected_seq)
+                return VerifyResult(
+                    False, expected_seq - 1, "missing or reordered entry", expected_seq
+                )
             if event.prev_mac != prev_mac or _compute_mac(keyring, prev_mac, event) != event.mac:
                 return VerifyResult(False, expected_seq - 1, "entry altered", event.seq)
             macs[event.seq] = event.mac
@@ -158,7 +160,9 @@ def _verify_checkpoints(
         if not crypto.verify_signature(keyring, message, bytes.fromhex(checkpoint.signature)):
             return VerifyResult(False, last_seq, "checkpoint signature invalid", checkpoint.seq)
         if macs.get(checkpoint.seq) != checkpoint.mac:
-            return VerifyResult(False, last_seq, "chain truncated before checkpoint", checkpoint.seq)
+            return VerifyResult(
+                False, last_seq, "chain truncated before checkpoint", checkpoint.seq
+            )
     return VerifyResult(True, last_seq)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from handover import audit, crypto, migrate
 from handover.config import PROJECT_ROOT
@@ -45,12 +45,20 @@ def db_check() -> None:
 
 
 def _keyring_path() -> Path:
-    return Path(current_app.config.get("KEYRING_FILE") or Path(current_app.instance_path) / "keyring.json")
+    return Path(
+        current_app.config.get("KEYRING_FILE") or Path(current_app.instance_path) / "keyring.json"
+    )
 
 
 def _require_file_keyring() -> None:
     if os.environ.get("HANDOVER_KEYRING"):
-        raise click.ClickException("HANDOVER_KEYRING is set: manage that keyring where it is stored.")
+        raise click.ClickException(
+            "HANDOVER_KEYRING is set: manage that keyring where it is stored."
+        )
+    if current_app.config.get("KEYRING"):
+        raise click.ClickException(
+            "the KEYRING setting holds the keyring: manage it where it is stored."
+        )
 
 
 @keys_cli.command("init")
@@ -117,7 +125,9 @@ def keys_retire(kek_id: str) -> None:
     with transaction() as session:
         still = storage.key_status(session).get(kek_id, 0)
     if still:
-        raise click.ClickException(f"{still} records are still wrapped under {kek_id}: run `keys rewrap`")
+        raise click.ClickException(
+            f"{still} records are still wrapped under {kek_id}: run `keys rewrap`"
+        )
     keyring = crypto.current_keyring().without_kek(kek_id)
     crypto.save_keyring(keyring, _keyring_path())
     crypto.set_keyring(current_app, keyring)
@@ -152,8 +162,15 @@ def users_create(email: str, name: str, role: str, team_code: str, password: str
     """Create or update a user with one role in one team."""
     try:
         with transaction() as session:
-            directory.save_user(session, email=email, name=name, role=role, team_code=team_code,
-                                password=password, now=now())
+            directory.save_user(
+                session,
+                email=email,
+                name=name,
+                role=role,
+                team_code=team_code,
+                password=password,
+                now=now(),
+            )
     except ValidationFailed as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"user {email.lower()} is {role} in {team_code}")
@@ -191,17 +208,24 @@ def audit_checkpoint() -> None:
 
 
 @click.command("demo")
+@with_appcontext
 def demo() -> None:
     """Load the demo directory and users and print how to sign in (development only)."""
     if current_app.config["ENV"] == "production":
         raise click.ClickException("the demo directory is for development only")
     _load_directory_file(DEMO_DIRECTORY)
     with transaction() as session:
-        click.echo("Demo users (password for all: %s)" % DEMO_PASSWORD)
+        click.echo(f"Demo users (password for all: {DEMO_PASSWORD})")
         for entry in tomllib.loads(DEMO_DIRECTORY.read_text())["users"]:
-            user = directory.save_user(session, email=entry["email"], name=entry["name"],
-                                       role=entry["role"], team_code=entry["team"],
-                                       password=DEMO_PASSWORD, now=now())
+            user = directory.save_user(
+                session,
+                email=entry["email"],
+                name=entry["name"],
+                role=entry["role"],
+                team_code=entry["team"],
+                password=DEMO_PASSWORD,
+                now=now(),
+            )
             token = directory.issue_token(session, user=user, now=now())
             click.echo(f"  {user.role:<15} {user.email:<40} token {token}")
 

@@ -34,7 +34,10 @@ def load(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     if override:
         config.update(_read_toml(Path(override)))
     for name, text in environ.items():
-        if name.startswith(ENV_PREFIX) and name not in (ENV_PREFIX + "CONFIG", ENV_PREFIX + "KEYRING"):
+        if name.startswith(ENV_PREFIX) and name not in (
+            ENV_PREFIX + "CONFIG",
+            ENV_PREFIX + "KEYRING",
+        ):
             config[name.removeprefix(ENV_PREFIX)] = _parse_env_value(text)
     return config
 

@@ -73,7 +73,9 @@ def flatten_messages(messages: Any, prefix: str = "") -> dict[str, list[str]]:
     return flat
 
 
-def envelope(status: int, code: str, message: str, fields: Mapping[str, list[str]] | None = None) -> Response:
+def envelope(
+    status: int, code: str, message: str, fields: Mapping[str, list[str]] | None = None
+) -> Response:
     """Build the JSON error response every API failure uses."""
     body = {"error": {"code": code, "message": message, "fields": dict(fields or {})}}
     response = jsonify(body)
@@ -93,7 +95,9 @@ def init_app(app: Flask) -> None:
     def handle_crypto_error(error: CryptoError) -> Response:
         # The message names ids and key ids only; never content or key material.
         app.logger.error("record unreadable: %s", error)
-        return envelope(500, "record_unreadable", "This record cannot be decrypted; support has been alerted.")
+        return envelope(
+            500, "record_unreadable", "This record cannot be decrypted; support has been alerted."
+        )
 
     @app.errorhandler(APIError)
     def handle_api_error(error: APIError) -> Response:

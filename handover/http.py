@@ -52,7 +52,9 @@ def json_object() -> dict[str, Any]:
     """The request's JSON body, which must be an object."""
     body = json_body()
     if not isinstance(body, dict):
-        raise APIError("The body must be a JSON object.", fields={"_schema": ["Expected an object."]})
+        raise APIError(
+            "The body must be a JSON object.", fields={"_schema": ["Expected an object."]}
+        )
     return body
 
 
@@ -84,5 +86,7 @@ def int_arg(name: str, *, default: int, low: int, high: int) -> int:
     if value is None:
         return default
     if not value.isdigit() or not low <= int(value) <= high:
-        raise APIError(f"{name} must be {low} to {high}.", fields={name: [f"Must be {low} to {high}."]})
+        raise APIError(
+            f"{name} must be {low} to {high}.", fields={name: [f"Must be {low} to {high}."]}
+        )
     return int(value)

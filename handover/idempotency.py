@@ -73,16 +73,28 @@ def lookup(
 
 
 def remember(
-    session: Session, *, user_id: str, key: str, fingerprint: str, status_code: int,
-    body: dict[str, Any], now: datetime,
+    session: Session,
+    *,
+    user_id: str,
+    key: str,
+    fingerprint: str,
+    status_code: int,
+    body: dict[str, Any],
+    now: datetime,
 ) -> None:
     """Store the response in the same transaction as the change it reports."""
     existing = session.get(IdempotentRequest, (user_id, key))
     if existing is not None:
         session.delete(existing)
         session.flush()
-    session.add(IdempotentRequest(
-        user_id=user_id, key=key, request_hash=fingerprint, status_code=status_code,
-        response=json.dumps(body), created_at=now,
-    ))
+    session.add(
+        IdempotentRequest(
+            user_id=user_id,
+            key=key,
+            request_hash=fingerprint,
+            status_code=status_code,
+            response=json.dumps(body),
+            created_at=now,
+        )
+    )
     session.flush()

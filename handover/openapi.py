@@ -23,10 +23,19 @@ ERRORS = {
     "415": "Body is not application/json.",
     "422": "Validation failed: `error.fields` maps each field path to its messages.",
 }
-ID_PARAM = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
-PURPOSE = {"name": "X-Access-Purpose", "in": "header", "required": False,
-           "description": "Why you are reading (required for police officers; audited).",
-           "schema": {"type": "string", "maxLength": 200}}
+ID_PARAM = {
+    "name": "id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "format": "uuid"},
+}
+PURPOSE = {
+    "name": "X-Access-Purpose",
+    "in": "header",
+    "required": False,
+    "description": "Why you are reading (required for police officers; audited).",
+    "schema": {"type": "string", "maxLength": 200},
+}
 
 
 def _json(schema: str | dict[str, Any]) -> dict[str, Any]:
@@ -46,10 +55,18 @@ def _paths() -> dict[str, dict[str, Any]]:
         "/handovers": {
             "post": {
                 "summary": "Create a draft handover (any well-formed subset of the record).",
-                "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
-                                "schema": {"type": "string", "maxLength": 200}}],
+                "parameters": [
+                    {
+                        "name": "Idempotency-Key",
+                        "in": "header",
+                        "required": False,
+                        "schema": {"type": "string", "maxLength": 200},
+                    }
+                ],
                 "requestBody": {"required": True, **_json("HandoverRecord")},
-                "responses": _responses("201", "HandoverCreated", "400", "401", "403", "413", "415", "422"),
+                "responses": _responses(
+                    "201", "HandoverCreated", "400", "401", "403", "413", "415", "422"
+                ),
             },
             "get": {
                 "summary": "List visible handovers (metadata only).",
@@ -58,51 +75,96 @@ def _paths() -> dict[str, dict[str, Any]]:
                     {"name": "team", "in": "query", "schema": {"type": "string"}},
                     {"name": "local_authority", "in": "query", "schema": {"type": "string"}},
                     {"name": "overdue", "in": "query", "schema": {"type": "boolean"}},
-                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 500},
+                    },
                     {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
                 ],
-                "responses": _responses("200", {"type": "object", "properties": {
-                    "handovers": {"type": "array", "items": {"$ref": "#/components/schemas/HandoverMetadata"}}}},
-                    "400", "401"),
+                "responses": _responses(
+                    "200",
+                    {
+                        "type": "object",
+                        "properties": {
+                            "handovers": {
+                                "type": "array",
+                                "items": {"$ref": "#/components/schemas/HandoverMetadata"},
+                            }
+                        },
+                    },
+                    "400",
+                    "401",
+                ),
             },
         },
         "/handovers/{id}": {
             "parameters": [ID_PARAM],
-            "get": {"summary": "The record for your audience, with status, versions and events.",
-                    "parameters": [PURPOSE],
-                    "responses": _responses("200", "HandoverDetail", "400", *std)},
-            "patch": {"summary": "Update a draft: each section given replaces that section.",
-                      "requestBody": {"required": True, **_json("HandoverRecord")},
-                      "responses": _responses("200", "HandoverCreated", "400", "403", "409", "415", "422", *std)},
+            "get": {
+                "summary": "The record for your audience, with status, versions and events.",
+                "parameters": [PURPOSE],
+                "responses": _responses("200", "HandoverDetail", "400", *std),
+            },
+            "patch": {
+                "summary": "Update a draft: each section given replaces that section.",
+                "requestBody": {"required": True, **_json("HandoverRecord")},
+                "responses": _responses(
+                    "200", "HandoverCreated", "400", "403", "409", "415", "422", *std
+                ),
+            },
         },
         "/handovers/{id}/submit": {
             "parameters": [ID_PARAM],
-            "post": {"summary": "Enforce the standard, lock the record and schedule its transfer.",
-                     "responses": _responses("200", "HandoverSubmitted", "403", "409", "422", *std)},
+            "post": {
+                "summary": "Enforce the standard, lock the record and schedule its transfer.",
+                "responses": _responses("200", "HandoverSubmitted", "403", "409", "422", *std),
+            },
         },
         "/handovers/{id}/addenda": {
             "parameters": [ID_PARAM],
-            "post": {"summary": "Add later information as a new version with a note.",
-                     "requestBody": {"required": True, **_json("AddendumCreate")},
-                     "responses": _responses("201", "AddendumCreated", "400", "403", "409", "415", "422", *std)},
+            "post": {
+                "summary": "Add later information as a new version with a note.",
+                "requestBody": {"required": True, **_json("AddendumCreate")},
+                "responses": _responses(
+                    "201", "AddendumCreated", "400", "403", "409", "415", "422", *std
+                ),
+            },
         },
         "/handovers/{id}/events": {
             "parameters": [ID_PARAM],
-            "get": {"summary": "The record's history.", "parameters": [PURPOSE],
-                    "responses": _responses("200", {"type": "object"}, "400", *std)},
+            "get": {
+                "summary": "The record's history.",
+                "parameters": [PURPOSE],
+                "responses": _responses("200", {"type": "object"}, "400", *std),
+            },
         },
         "/handovers/{id}/export": {
             "parameters": [ID_PARAM],
             "get": {
                 "summary": "The record through an in-hours system mapping (config/exports).",
                 "parameters": [
-                    {"name": "system", "in": "query", "required": True, "schema": {"type": "string"}},
-                    {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["json", "csv"]}},
+                    {
+                        "name": "system",
+                        "in": "query",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    },
+                    {
+                        "name": "format",
+                        "in": "query",
+                        "schema": {"type": "string", "enum": ["json", "csv"]},
+                    },
                 ],
-                "responses": {**_responses("200", {"type": "object"}, "400", "403", *std),
-                              "200": {"description": "Success", "content": {
-                                  "application/json": {"schema": {"type": "object"}},
-                                  "text/csv": {"schema": {"type": "string"}}}}},
+                "responses": {
+                    **_responses("200", {"type": "object"}, "400", "403", *std),
+                    "200": {
+                        "description": "Success",
+                        "content": {
+                            "application/json": {"schema": {"type": "object"}},
+                            "text/csv": {"schema": {"type": "string"}},
+                        },
+                    },
+                },
             },
         },
     }
@@ -112,17 +174,28 @@ def _paths() -> dict[str, dict[str, Any]]:
 def build_spec() -> dict[str, Any]:
     """Build the OpenAPI 3 document once per process."""
     spec = APISpec(
-        title="handover", version="1", openapi_version="3.0.3",
+        title="handover",
+        version="1",
+        openapi_version="3.0.3",
         plugins=[MarshmallowPlugin()],
         info={"description": "EDT to daytime team child protection handovers."},
         servers=[{"url": "/api/v1"}],
     )
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
-    for name in ("HandoverRecord", "HandoverCreated", "HandoverMetadata", "HandoverDetail",
-                 "HandoverSubmitted", "AddendumCreate", "AddendumCreated", "Error"):
+    for name in (
+        "HandoverRecord",
+        "HandoverCreated",
+        "HandoverMetadata",
+        "HandoverDetail",
+        "HandoverSubmitted",
+        "AddendumCreate",
+        "AddendumCreated",
+        "Error",
+    ):
         spec.components.schema(name, schema=getattr(schemas, f"{name}Schema"))
     for path, operations in _paths().items():
-        spec.path(path=path, operations=operations)
+        parameters = operations.pop("parameters", None)
+        spec.path(path=path, operations=operations, parameters=parameters)
     document = spec.to_dict()
     document["security"] = [{"bearer": []}]
     return document

@@ -57,7 +57,9 @@ def keyring() -> crypto.Keyring:
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory, keyring: crypto.Keyring) -> Path:
     """A migrated SQLite database, copied for each test (migrating once is much faster)."""
     folder = tmp_path_factory.mktemp("template")
-    app = create_app({"INSTANCE_PATH": str(folder), "DATABASE_URL": "", "KEYRING": keyring.to_json()})
+    app = create_app(
+        {"INSTANCE_PATH": str(folder), "DATABASE_URL": "", "KEYRING": keyring.to_json()}
+    )
     with app.app_context():
         migrate.upgrade()
     app.extensions["handover.engine"].dispose()
@@ -73,7 +75,9 @@ def postgres_url(keyring: crypto.Keyring) -> Iterator[str]:
     admin = sa.create_engine(_psycopg(PG_URL), isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = str(sa.make_url(_psycopg(PG_URL)).set(database=name).render_as_string(hide_password=False))
+    url = str(
+        sa.make_url(_psycopg(PG_URL)).set(database=name).render_as_string(hide_password=False)
+    )
     app = create_app({"DATABASE_URL": url, "KEYRING": keyring.to_json()})
     with app.app_context():
         migrate.upgrade()
@@ -111,10 +115,14 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def app(database_url: str, tmp_path: Path, keyring: crypto.Keyring) -> Iterator[Flask]:
-    app = create_app({
-        "INSTANCE_PATH": str(tmp_path), "DATABASE_URL": database_url,
-        "KEYRING": keyring.to_json(), "TESTING": True,
-    })
+    app = create_app(
+        {
+            "INSTANCE_PATH": str(tmp_path),
+            "DATABASE_URL": database_url,
+            "KEYRING": keyring.to_json(),
+            "TESTING": True,
+        }
+    )
     yield app
     app.extensions["handover.engine"].dispose()
 
@@ -135,10 +143,19 @@ class Api:
     def __init__(self, client: FlaskClient, tokens: dict[str, str]) -> None:
         self.client, self.tokens = client, tokens
 
-    def request(self, method: str, path: str, *, as_: str, json_body: Any = None,
-                headers: dict[str, str] | None = None) -> Any:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        as_: str,
+        json_body: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
         all_headers = {"Authorization": f"Bearer {self.tokens[as_]}", **(headers or {})}
-        return self.client.open(f"/api/v1{path}", method=method, json=json_body, headers=all_headers)
+        return self.client.open(
+            f"/api/v1{path}", method=method, json=json_body, headers=all_headers
+        )
 
     def get(self, path: str, *, as_: str, **kw: Any) -> Any:
         return self.request("GET", path, as_=as_, **kw)

@@ -39,7 +39,9 @@ def checkpoint(app: Flask) -> int:
 @pytest.fixture
 def activity(api: Api) -> str:
     """A handover created, read, submitted and read again: a few audit entries."""
-    hid: str = api.post("/handovers", as_="edt_worker", json_body=reference_record()).get_json()["id"]
+    hid: str = api.post("/handovers", as_="edt_worker", json_body=reference_record()).get_json()[
+        "id"
+    ]
     api.get(f"/handovers/{hid}", as_="edt_worker")
     api.post(f"/handovers/{hid}/submit", as_="edt_worker")
     api.get(f"/handovers/{hid}", as_="social_worker")
@@ -53,7 +55,10 @@ def actions(app: Flask) -> list[str]:
 
 def test_every_action_is_audited_in_order(app: Flask, activity: str) -> None:
     assert actions(app) == [
-        "handover.created", "handover.view", "handover.submitted", "handover.view",
+        "handover.created",
+        "handover.view",
+        "handover.submitted",
+        "handover.view",
     ]
     result = verify(app)
     assert result.ok and result.checked == 4
@@ -68,8 +73,9 @@ def test_entries_hold_ids_never_values(app: Flask, activity: str) -> None:
 
 @pytest.mark.parametrize("column", ["details", "action", "actor_id", "at"])
 def test_editing_any_entry_is_detected(app: Flask, activity: str, column: str) -> None:
-    value = {"details": '{"count":0}', "action": "handover.list", "actor_id": None,
-             "at": now()}[column]
+    value = {"details": '{"count":0}', "action": "handover.list", "actor_id": None, "at": now()}[
+        column
+    ]
     with tampering(app) as session:
         session.execute(sa.update(AuditEvent).where(AuditEvent.seq == 2).values({column: value}))
     result = verify(app)

@@ -51,29 +51,48 @@ def secrets() -> set[str]:
 
 def test_the_secret_list_is_meaningful() -> None:
     found = secrets()
-    for expected in ("Jaylen", "Marsh", "9995908301", "2026-07-24", "14 Larch Close", "NV4 7QT",
-                     "WS/26/118734", "Tianna said she fed the baby at midnight"):
+    for expected in (
+        "Jaylen",
+        "Marsh",
+        "9995908301",
+        "2026-07-24",
+        "14 Larch Close",
+        "NV4 7QT",
+        "WS/26/118734",
+        "Tianna said she fed the baby at midnight",
+    ):
         assert any(expected in s for s in found), expected
 
 
 def _exercise(app: Flask, api: Api) -> None:
     record = reference_record()
-    hid = api.post("/handovers", as_="edt_worker", json_body={"summary": record["summary"]}).get_json()["id"]
+    hid = api.post(
+        "/handovers", as_="edt_worker", json_body={"summary": record["summary"]}
+    ).get_json()["id"]
     api.patch(f"/handovers/{hid}", as_="edt_worker", json_body=record)
     bad = dict(record, children=[dict(record["children"][0], sex="unknown-value")])
     assert api.patch(f"/handovers/{hid}", as_="edt_worker", json_body=bad).status_code == 422
     assert api.post(f"/handovers/{hid}/submit", as_="edt_worker").status_code == 200
-    api.post(f"/handovers/{hid}/addenda", as_="edt_worker", json_body={
-        "note": "Grandmother Gloria Marsh admitted to hospital; children now with aunt at 9 Oak Row NV3 2BB.",
-        "changes": {"contingency": record["contingency"] + " Aunt: Paulette Marsh, 9 Oak Row."}})
+    api.post(
+        f"/handovers/{hid}/addenda",
+        as_="edt_worker",
+        json_body={
+            "note": "Grandmother Gloria Marsh admitted to hospital; "
+            "children now with aunt at 9 Oak Row NV3 2BB.",
+            "changes": {"contingency": record["contingency"] + " Aunt: Paulette Marsh, 9 Oak Row."},
+        },
+    )
     api.get(f"/handovers/{hid}", as_="social_worker")
     api.get(f"/handovers/{hid}", as_="police_officer", headers={"X-Access-Purpose": "joint s47"})
     api.get(f"/handovers/{hid}/export?system=mosaic&format=csv", as_="social_worker")
     app.config["PROPAGATE_EXCEPTIONS"] = False
     with app.app_context(), transaction() as session:  # make one record unreadable: an error path
-        session.execute(sa.text(
-            "UPDATE handover_section SET ciphertext = (SELECT ciphertext FROM handover_section "
-            "WHERE section = 'summary' LIMIT 1) WHERE section = 'children'"))
+        session.execute(
+            sa.text(
+                "UPDATE handover_section SET ciphertext = (SELECT ciphertext FROM handover_section "
+                "WHERE section = 'summary' LIMIT 1) WHERE section = 'children'"
+            )
+        )
     assert api.get(f"/handovers/{hid}", as_="edt_worker").status_code == 500
 
 

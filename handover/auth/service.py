@@ -24,7 +24,10 @@ def _record_rejection(reason: str) -> None:
     """Audit a refused credential in a transaction of its own, since the request will fail."""
     with transaction() as session:
         audit.record(
-            session, now=now(), action="auth.rejected", actor_id=None,
+            session,
+            now=now(),
+            action="auth.rejected",
+            actor_id=None,
             details={"reason": reason, "path": request.path},
         )
 

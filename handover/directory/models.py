@@ -54,9 +54,7 @@ class Team(Base):
     email: Mapped[str | None] = mapped_column(sa.String(320))
     active: Mapped[bool] = mapped_column(default=True)
 
-    covers: Mapped[list[TeamCoverage]] = relationship(
-        cascade="all, delete-orphan", lazy="selectin"
-    )
+    covers: Mapped[list[TeamCoverage]] = relationship(cascade="all, delete-orphan", lazy="selectin")
     closures: Mapped[list[ClosureDay]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by="ClosureDay.day"
     )

@@ -41,7 +41,7 @@ def _parse_time(value: Any, path: str) -> time:
 
 def _parse_weekdays(value: Any, path: str) -> str:
     if not isinstance(value, list) or not value:
-        raise _fail(path, "List at least one day, e.g. [\"mon\", \"tue\"].")
+        raise _fail(path, 'List at least one day, e.g. ["mon", "tue"].')
     days = []
     for item in value:
         name = str(item).lower()[:3]
@@ -71,13 +71,17 @@ def _load_team(session: Session, entry: Mapping[str, Any], path: str) -> None:
     team.name, team.kind = str(entry.get("name") or code), str(kind)
     team.local_authority_code = entry.get("local_authority")
     team.email = entry.get("email")
-    team.weekdays = _parse_weekdays(entry.get("weekdays", ["mon", "tue", "wed", "thu", "fri"]), f"{path}.weekdays")
+    team.weekdays = _parse_weekdays(
+        entry.get("weekdays", ["mon", "tue", "wed", "thu", "fri"]), f"{path}.weekdays"
+    )
     team.day_start = _parse_time(entry.get("day_start", "09:00"), f"{path}.day_start")
     team.day_end = _parse_time(entry.get("day_end", "17:00"), f"{path}.day_end")
     if team.day_end <= team.day_start:
         raise _fail(f"{path}.day_end", "Must be after day_start.")
     team.covers = [TeamCoverage(local_authority_code=c) for c in entry.get("covers", [])]
-    team.closures = [ClosureDay(day=_parse_day(d, f"{path}.closure_days")) for d in entry.get("closure_days", [])]
+    team.closures = [
+        ClosureDay(day=_parse_day(d, f"{path}.closure_days")) for d in entry.get("closure_days", [])
+    ]
     session.add(team)
 
 

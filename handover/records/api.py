@@ -87,8 +87,15 @@ def create_handover() -> tuple[Response, int]:
             return jsonify(replay.body), replay.status_code
     body = _created(service.create(session, user=user, payload=payload, now=moment))
     if key is not None:
-        idempotency.remember(session, user_id=user.id, key=key, fingerprint=fingerprint,
-                             status_code=201, body=body, now=moment)
+        idempotency.remember(
+            session,
+            user_id=user.id,
+            key=key,
+            fingerprint=fingerprint,
+            status_code=201,
+            body=body,
+            now=moment,
+        )
     session.commit()
     return jsonify(body), 201
 
@@ -99,16 +106,25 @@ def list_handovers() -> Response:
     user, session, moment = current_user(), get_session(), now()
     status = request.args.get("status")
     if status is not None and status not in STATUSES:
-        raise APIError("Unknown status.", fields={"status": [f"Must be one of {', '.join(STATUSES)}."]})
+        raise APIError(
+            "Unknown status.", fields={"status": [f"Must be one of {', '.join(STATUSES)}."]}
+        )
     filters = service.ListFilters(
-        status=status, team=request.args.get("team"),
-        local_authority=request.args.get("local_authority"), overdue=flag("overdue"),
+        status=status,
+        team=request.args.get("team"),
+        local_authority=request.args.get("local_authority"),
+        overdue=flag("overdue"),
         limit=int_arg("limit", default=100, low=1, high=500),
         offset=int_arg("offset", default=0, low=0, high=10_000_000),
     )
     rows = service.list_visible(session, user=user, filters=filters, now=moment)
-    audit.record(session, now=moment, action="handover.list", actor_id=user.id,
-                 details={"count": len(rows), **policy.describe(user)})
+    audit.record(
+        session,
+        now=moment,
+        action="handover.list",
+        actor_id=user.id,
+        details={"count": len(rows), **policy.describe(user)},
+    )
     session.commit()
     return jsonify({"handovers": [metadata(h) for h in rows]})
 
@@ -116,10 +132,14 @@ def list_handovers() -> Response:
 def _purpose(user_role_needs: bool) -> str | None:
     purpose = (request.headers.get("X-Access-Purpose") or "").strip()
     if user_role_needs and not purpose:
-        raise APIError("State why you are reading this record.",
-                       fields={"X-Access-Purpose": ["Required for police access."]})
+        raise APIError(
+            "State why you are reading this record.",
+            fields={"X-Access-Purpose": ["Required for police access."]},
+        )
     if len(purpose) > 200:
-        raise APIError("Purpose too long.", fields={"X-Access-Purpose": ["At most 200 characters."]})
+        raise APIError(
+            "Purpose too long.", fields={"X-Access-Purpose": ["At most 200 characters."]}
+        )
     return purpose or None
 
 
@@ -136,9 +156,15 @@ def get_handover(handover_id: str) -> Response:
         "versions": service.versions(session, handover, with_notes=aud != "metadata"),
         "events": service.history(session, handover, with_details=aud in ("edt", "team")),
     }
-    audit.record(session, now=moment, action="handover.view", actor_id=user.id,
-                 object_type="handover", object_id=handover.id,
-                 details={"audience": aud, "purpose": purpose, **policy.describe(user)})
+    audit.record(
+        session,
+        now=moment,
+        action="handover.view",
+        actor_id=user.id,
+        object_type="handover",
+        object_id=handover.id,
+        details={"audience": aud, "purpose": purpose, **policy.describe(user)},
+    )
     session.commit()  # the read is audited before any content leaves (fails closed)
     return jsonify(body)
 
@@ -148,7 +174,9 @@ def update_handover(handover_id: str) -> Response:
     """Merge sections into a draft."""
     handover = _writable(handover_id)
     payload = json_object()
-    service.update(get_session(), user=current_user(), handover=handover, payload=payload, now=now())
+    service.update(
+        get_session(), user=current_user(), handover=handover, payload=payload, now=now()
+    )
     get_session().commit()
     return jsonify(_created(handover))
 
@@ -159,8 +187,14 @@ def submit_handover(handover_id: str) -> Response:
     handover = _writable(handover_id)
     service.submit(get_session(), user=current_user(), handover=handover, now=now())
     get_session().commit()
-    return jsonify({"id": handover.id, "reference": handover.reference,
-                    "status": handover.status, "due_at": handover.due_at})
+    return jsonify(
+        {
+            "id": handover.id,
+            "reference": handover.reference,
+            "status": handover.status,
+            "due_at": handover.due_at,
+        }
+    )
 
 
 @bp.post("/handovers/<handover_id>/addenda")
@@ -171,11 +205,22 @@ def add_addendum(handover_id: str) -> tuple[Response, int]:
     errors = AddendumCreateSchema().validate(body)
     if errors:
         raise ValidationFailed("The addendum is not well formed.", fields=flatten_messages(errors))
-    version = service.add_addendum(get_session(), user=current_user(), handover=handover,
-                                   note=body["note"], changes=body.get("changes") or {}, now=now())
+    version = service.add_addendum(
+        get_session(),
+        user=current_user(),
+        handover=handover,
+        note=body["note"],
+        changes=body.get("changes") or {},
+        now=now(),
+    )
     get_session().commit()
-    return jsonify({"id": handover.id, "version": version.version,
-                    "sections": version.sections.split(",") if version.sections else []}), 201
+    return jsonify(
+        {
+            "id": handover.id,
+            "version": version.version,
+            "sections": version.sections.split(",") if version.sections else [],
+        }
+    ), 201
 
 
 @bp.get("/handovers/<handover_id>/events")
@@ -186,9 +231,15 @@ def handover_events(handover_id: str) -> Response:
     purpose = _purpose(policy.needs_purpose(user))
     aud = policy.audience(user)
     events = service.history(session, handover, with_details=aud in ("edt", "team"))
-    audit.record(session, now=moment, action="handover.events", actor_id=user.id,
-                 object_type="handover", object_id=handover.id,
-                 details={"purpose": purpose, **policy.describe(user)})
+    audit.record(
+        session,
+        now=moment,
+        action="handover.events",
+        actor_id=user.id,
+        object_type="handover",
+        object_id=handover.id,
+        details={"purpose": purpose, **policy.describe(user)},
+    )
     session.commit()
     return jsonify({"id": handover.id, "events": events})
 
@@ -203,17 +254,31 @@ def export_handover(handover_id: str) -> Response:
     system, fmt = request.args.get("system", ""), request.args.get("format", "json")
     if fmt not in ("json", "csv"):
         raise APIError("Unknown format.", fields={"format": ["Must be json or csv."]})
-    mapping = export.find_mapping(current_app.extensions["handover.exports"],
-                                  local_authority=handover.local_authority_code or "", system=system)
+    mapping = export.find_mapping(
+        current_app.extensions["handover.exports"],
+        local_authority=handover.local_authority_code or "",
+        system=system,
+    )
     if mapping is None:
         raise NotFound(f"No export mapping {system!r} for this local authority.")
     record = service.read_record(session, handover, "team")
-    audit.record(session, now=moment, action="handover.export", actor_id=user.id,
-                 object_type="handover", object_id=handover.id,
-                 details={"system": system, "format": fmt, **policy.describe(user)})
+    audit.record(
+        session,
+        now=moment,
+        action="handover.export",
+        actor_id=user.id,
+        object_type="handover",
+        object_id=handover.id,
+        details={"system": system, "format": fmt, **policy.describe(user)},
+    )
     session.commit()
     if fmt == "csv":
         text = export.render_csv(mapping, record, reference=handover.reference)
-        return Response(text, mimetype="text/csv", headers={
-            "Content-Disposition": f'attachment; filename="{handover.reference}-{system}.csv"'})
+        return Response(
+            text,
+            mimetype="text/csv",
+            headers={
+                "Content-Disposition": f'attachment; filename="{handover.reference}-{system}.csv"'
+            },
+        )
     return jsonify(export.render_json(mapping, record, reference=handover.reference))

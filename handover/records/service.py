@@ -62,8 +62,13 @@ def record_event(
 ) -> HandoverEvent:
     """Add an event to the record's history and the same fact to the audit log."""
     event = HandoverEvent(
-        id=new_id(), handover_id=handover.id, at=now, actor_id=actor.id if actor else None,
-        kind=kind, from_status=handover.status, to_status=to_status or handover.status,
+        id=new_id(),
+        handover_id=handover.id,
+        at=now,
+        actor_id=actor.id if actor else None,
+        kind=kind,
+        from_status=handover.status,
+        to_status=to_status or handover.status,
         version=handover.current_version,
     )
     if detail:
@@ -73,8 +78,12 @@ def record_event(
         )
     session.add(event)
     audit.record(
-        session, now=now, action=f"handover.{kind}", actor_id=actor.id if actor else None,
-        object_type="handover", object_id=handover.id,
+        session,
+        now=now,
+        action=f"handover.{kind}",
+        actor_id=actor.id if actor else None,
+        object_type="handover",
+        object_id=handover.id,
         details={"from": event.from_status, "to": event.to_status, "reference": handover.reference},
     )
     return event
@@ -124,9 +133,11 @@ def _write_sections(
             continue
         ciphertext = storage.seal_section(dek, handover.id, version, name, value)
         if row is None:
-            session.add(HandoverSection(
-                handover_id=handover.id, version=version, section=name, ciphertext=ciphertext
-            ))
+            session.add(
+                HandoverSection(
+                    handover_id=handover.id, version=version, section=name, ciphertext=ciphertext
+                )
+            )
         else:
             row.ciphertext = ciphertext
 
@@ -142,16 +153,27 @@ def create(session: Session, *, user: User, payload: Mapping[str, Any], now: dat
     _validate_draft(payload)
     _check_directory(session, user, payload)
     handover = Handover(
-        id=new_id(), reference=next_reference(session, now=now), status="draft",
-        author_team_code=user.team_code, created_by_id=user.id, created_at=now, updated_at=now,
+        id=new_id(),
+        reference=next_reference(session, now=now),
+        status="draft",
+        author_team_code=user.team_code,
+        created_by_id=user.id,
+        created_at=now,
+        updated_at=now,
         current_version=1,
     )
     _apply_routing(handover, payload)
     dek = storage.give_key(handover)
     session.add(handover)
-    session.add(HandoverVersion(
-        handover_id=handover.id, version=1, kind="original", created_at=now, created_by_id=user.id,
-    ))
+    session.add(
+        HandoverVersion(
+            handover_id=handover.id,
+            version=1,
+            kind="original",
+            created_at=now,
+            created_by_id=user.id,
+        )
+    )
     session.flush()
     _write_sections(session, handover, dek, 1, sections.split(payload))
     handover.completeness = standard.completeness(payload, today=_today(now))
@@ -172,7 +194,9 @@ def update(
     dek = storage.open_key(handover)
     _write_sections(session, handover, dek, 1, sections.split(payload))
     session.flush()
-    handover.completeness = standard.completeness(read_record(session, handover, "edt"), today=_today(now))
+    handover.completeness = standard.completeness(
+        read_record(session, handover, "edt"), today=_today(now)
+    )
     handover.updated_at = now
     record_event(session, handover, now=now, actor=user, kind="updated")
     return handover
@@ -214,7 +238,16 @@ def submit(session: Session, *, user: User, handover: Handover, now: datetime) -
         raise ValidationFailed("The handover does not meet the standard yet.", fields=errors)
     team = directory.get_team(session, _holding_team_code(session, handover))
     if team is None or team.kind != "social_work":
-        raise ValidationFailed("No team to send this to.", fields={"allocated_team": ["Unknown team."]})
+        raise ValidationFailed(
+            "No team to send this to.", fields={"allocated_team": ["Unknown team."]}
+        )
+    if team.local_authority_code != handover.local_authority_code:
+        raise ValidationFailed(
+            "The team is in another local authority.",
+            fields={
+                "allocated_team": [f"{team.code} is not a team of {handover.local_authority_code}."]
+            },
+        )
     handover.team_code = team.code
     handover.due_at = directory.calendar_for(team).due_at(now)
     handover.submitted_at = handover.updated_at = now
@@ -232,10 +265,15 @@ ADDENDUM_CLOSED = frozenset({"draft", "withdrawn", "closed"})
 
 
 def add_addendum(
-    session: Session, *, user: User, handover: Handover, note: str, changes: Mapping[str, Any],
+    session: Session,
+    *,
+    user: User,
+    handover: Handover,
+    note: str,
+    changes: Mapping[str, Any],
     now: datetime,
 ) -> HandoverVersion:
-    """Add a version holding the changed sections and a note; the record must still meet the standard."""
+    """Add a version with the changed sections and a note; the standard must still be met."""
     if handover.status in ADDENDUM_CLOSED:
         raise InvalidTransition(f"A {handover.status} handover takes no addenda.")
     routing = sorted(set(changes) & set(sections.ROUTING_FIELDS))
@@ -259,10 +297,20 @@ def add_addendum(
     stored = sections.split(changes)
     _write_sections(session, handover, dek, handover.current_version, stored)
     version = HandoverVersion(
-        handover_id=handover.id, version=handover.current_version, kind="addendum",
-        created_at=now, created_by_id=user.id, sections=",".join(sorted(stored)),
-        note=storage.seal_text(dek, table=VERSION_TABLE, record_id=handover.id,
-                               version=handover.current_version, place="note", text=note),
+        handover_id=handover.id,
+        version=handover.current_version,
+        kind="addendum",
+        created_at=now,
+        created_by_id=user.id,
+        sections=",".join(sorted(stored)),
+        note=storage.seal_text(
+            dek,
+            table=VERSION_TABLE,
+            record_id=handover.id,
+            version=handover.current_version,
+            place="note",
+            text=note,
+        ),
     )
     session.add(version)
     handover.updated_at = now
@@ -323,11 +371,21 @@ def versions(session: Session, handover: Handover, *, with_notes: bool) -> list[
     dek = storage.open_key(handover) if with_notes and any(r.note for r in rows) else None
     return [
         {
-            "version": row.version, "kind": row.kind, "created_at": row.created_at,
-            "created_by": row.created_by_id, "sections": [s for s in row.sections.split(",") if s],
-            "note": storage.open_text(dek, row.note, table=VERSION_TABLE, record_id=handover.id,
-                                      version=row.version, place="note")
-            if dek and row.note else None,
+            "version": row.version,
+            "kind": row.kind,
+            "created_at": row.created_at,
+            "created_by": row.created_by_id,
+            "sections": [s for s in row.sections.split(",") if s],
+            "note": storage.open_text(
+                dek,
+                row.note,
+                table=VERSION_TABLE,
+                record_id=handover.id,
+                version=row.version,
+                place="note",
+            )
+            if dek and row.note
+            else None,
         }
         for row in rows
     ]
@@ -344,12 +402,25 @@ def history(session: Session, handover: Handover, *, with_details: bool) -> list
     dek = storage.open_key(handover) if with_details and any(e.detail for e, _ in rows) else None
     return [
         {
-            "id": event.id, "at": event.at, "kind": event.kind, "from": event.from_status,
-            "to": event.to_status, "version": event.version,
-            "actor": {"id": actor.id, "name": actor.name, "team": actor.team_code} if actor else None,
-            "detail": storage.open_text(dek, event.detail, table=EVENT_TABLE, record_id=handover.id,
-                                        version=0, place=event.id)
-            if dek and event.detail else None,
+            "id": event.id,
+            "at": event.at,
+            "kind": event.kind,
+            "from": event.from_status,
+            "to": event.to_status,
+            "version": event.version,
+            "actor": {"id": actor.id, "name": actor.name, "team": actor.team_code}
+            if actor
+            else None,
+            "detail": storage.open_text(
+                dek,
+                event.detail,
+                table=EVENT_TABLE,
+                record_id=handover.id,
+                version=0,
+                place=event.id,
+            )
+            if dek and event.detail
+            else None,
         }
         for event, actor in rows
     ]

@@ -46,6 +46,7 @@ _REQUIRED_TOP_LEVEL = (
     ("urgency", "Choose the urgency."),
     ("summary", "Enter a summary of what the day team must know first."),
     ("concern.description", "Describe the concern."),
+    ("concern.threshold", "Choose the threshold the concern meets."),
     ("contingency", "Enter the contingency plan: if this happens, do that."),
 )
 _REQUIRED_CHILD_FIELDS = (

@@ -38,7 +38,11 @@ def give_key(handover: Handover) -> bytes:
 def seal_section(dek: bytes, handover_id: str, version: int, section: str, value: Any) -> bytes:
     """Encrypt one section's JSON value for exactly this record, version and section."""
     return crypto.encrypt(
-        dek, _dumps(value), table=SECTION_TABLE, record_id=handover_id, version=version,
+        dek,
+        _dumps(value),
+        table=SECTION_TABLE,
+        record_id=handover_id,
+        version=version,
         section=section,
     )
 
@@ -46,23 +50,37 @@ def seal_section(dek: bytes, handover_id: str, version: int, section: str, value
 def open_section(dek: bytes, row: HandoverSection) -> Any:
     """Decrypt one stored section row."""
     plaintext = crypto.decrypt(
-        dek, row.ciphertext, table=SECTION_TABLE, record_id=row.handover_id,
-        version=row.version, section=row.section,
+        dek,
+        row.ciphertext,
+        table=SECTION_TABLE,
+        record_id=row.handover_id,
+        version=row.version,
+        section=row.section,
     )
     return json.loads(plaintext)
 
 
-def seal_text(dek: bytes, *, table: str, record_id: str, version: int, place: str, text: str) -> bytes:
+def seal_text(
+    dek: bytes, *, table: str, record_id: str, version: int, place: str, text: str
+) -> bytes:
     """Encrypt a note or detail bound to its table, record, version and place."""
-    return crypto.encrypt(dek, text.encode(), table=table, record_id=record_id, version=version, section=place)
+    return crypto.encrypt(
+        dek, text.encode(), table=table, record_id=record_id, version=version, section=place
+    )
 
 
-def open_text(dek: bytes, blob: bytes, *, table: str, record_id: str, version: int, place: str) -> str:
+def open_text(
+    dek: bytes, blob: bytes, *, table: str, record_id: str, version: int, place: str
+) -> str:
     """Decrypt a note or detail sealed by seal_text."""
-    return crypto.decrypt(dek, blob, table=table, record_id=record_id, version=version, section=place).decode()
+    return crypto.decrypt(
+        dek, blob, table=table, record_id=record_id, version=version, section=place
+    ).decode()
 
 
-def latest_rows(session: Session, handover: Handover, sections: Iterable[str]) -> list[HandoverSection]:
+def latest_rows(
+    session: Session, handover: Handover, sections: Iterable[str]
+) -> list[HandoverSection]:
     """For each wanted section, the row of the newest version that holds it."""
     wanted = set(sections)
     rows = session.scalars(
@@ -100,8 +118,9 @@ def rewrap_batch(session: Session, *, keyring: crypto.Keyring, batch_size: int) 
     ).all()
     changed = 0
     for record_id, wrapped in rows:
+        assert wrapped is not None
         rewrapped = crypto.rewrap_dek(keyring, wrapped, record_id=record_id)
-        result = session.execute(
+        result: sa.CursorResult[Any] = session.execute(  # type: ignore[assignment]
             sa.update(Handover)
             .where(Handover.id == record_id, Handover.wrapped_dek == wrapped)
             .values(wrapped_dek=rewrapped, kek_id=keyring.active_kek_id)

@@ -16,7 +16,9 @@ from tests.conftest import Api, reference_record
 
 
 def create(api: Api, record: dict[str, Any] | None = None, *, as_: str = "edt_worker") -> Any:
-    response = api.post("/handovers", as_=as_, json_body=reference_record() if record is None else record)
+    response = api.post(
+        "/handovers", as_=as_, json_body=reference_record() if record is None else record
+    )
     assert response.status_code == 201, response.get_json()
     return response.get_json()
 
@@ -54,7 +56,9 @@ def test_draft_accepts_partial_record_and_patch_merges_by_section(api: Api) -> N
     assert record["summary"] == partial["summary"]
     assert record["children"] == full["children"]
     assert record["urgency"] == "priority"
-    cleared = api.patch(f"/handovers/{created['id']}", as_="edt_worker", json_body={"summary": None})
+    cleared = api.patch(
+        f"/handovers/{created['id']}", as_="edt_worker", json_body={"summary": None}
+    )
     assert cleared.status_code == 200
     record = api.get(f"/handovers/{created['id']}", as_="edt_worker").get_json()["record"]
     assert "summary" not in record
@@ -121,9 +125,14 @@ def test_submit_schedules_locks_and_addenda_add_versions(api: Api) -> None:
 
     plan = reference_record()["safety_plans"]
     plan[0]["arrangements"] = "Moved to maternal aunt after grandmother taken ill."
-    addendum = api.post(f"/handovers/{hid}/addenda", as_="edt_worker",
-                        json_body={"note": "Grandmother admitted to hospital at 07:00.",
-                                   "changes": {"safety_plans": plan}})
+    addendum = api.post(
+        f"/handovers/{hid}/addenda",
+        as_="edt_worker",
+        json_body={
+            "note": "Grandmother admitted to hospital at 07:00.",
+            "changes": {"safety_plans": plan},
+        },
+    )
     assert addendum.status_code == 201, addendum.get_json()
     assert addendum.get_json() == {"id": hid, "version": 2, "sections": ["safety_plans"]}
 
@@ -140,8 +149,11 @@ def test_submit_schedules_locks_and_addenda_add_versions(api: Api) -> None:
 def test_addendum_that_breaks_the_standard_is_refused(api: Api) -> None:
     hid = create(api)["id"]
     api.post(f"/handovers/{hid}/submit", as_="edt_worker")
-    response = api.post(f"/handovers/{hid}/addenda", as_="edt_worker",
-                        json_body={"note": "oops", "changes": {"actions": []}})
+    response = api.post(
+        f"/handovers/{hid}/addenda",
+        as_="edt_worker",
+        json_body={"note": "oops", "changes": {"actions": []}},
+    )
     assert response.status_code == 422
     assert "changes.actions" in response.get_json()["error"]["fields"]
     detail = api.get(f"/handovers/{hid}", as_="edt_worker").get_json()
@@ -151,11 +163,17 @@ def test_addendum_that_breaks_the_standard_is_refused(api: Api) -> None:
 def test_original_version_is_kept_after_addendum(app: Flask, api: Api) -> None:
     hid = create(api)["id"]
     api.post(f"/handovers/{hid}/submit", as_="edt_worker")
-    api.post(f"/handovers/{hid}/addenda", as_="edt_worker",
-             json_body={"note": "n", "changes": {"contingency": "New contingency."}})
+    api.post(
+        f"/handovers/{hid}/addenda",
+        as_="edt_worker",
+        json_body={"note": "n", "changes": {"contingency": "New contingency."}},
+    )
     with app.app_context(), transaction() as session:
-        rows = session.scalars(sa.select(HandoverSection).where(
-            HandoverSection.handover_id == hid, HandoverSection.section == "contingency")).all()
+        rows = session.scalars(
+            sa.select(HandoverSection).where(
+                HandoverSection.handover_id == hid, HandoverSection.section == "contingency"
+            )
+        ).all()
     assert sorted(r.version for r in rows) == [1, 2]
 
 
@@ -164,25 +182,39 @@ def test_original_version_is_kept_after_addendum(app: Flask, api: Api) -> None:
     [
         (b'{"summary": ', "application/json", 400, None),
         (b'{"summary": NaN}', "application/json", 400, None),
-        (b'[1, 2]', "application/json", 400, "_schema"),
+        (b"[1, 2]", "application/json", 400, "_schema"),
         (b'{"summary": "x"}', "text/plain", 415, None),
         (b'{"children": "Jaylen"}', "application/json", 422, "children"),
         (b'{"urgency": "asap"}', "application/json", 422, "urgency"),
         (b'{"favourite_colour": "red"}', "application/json", 422, "favourite_colour"),
         (b'{"children": [{"ref": "c1", "pet": "dog"}]}', "application/json", 422, "children.0.pet"),
-        (b'{"children": [{"interpreter_needed": "yes"}]}', "application/json", 422,
-         "children.0.interpreter_needed"),
+        (
+            b'{"children": [{"interpreter_needed": "yes"}]}',
+            "application/json",
+            422,
+            "children.0.interpreter_needed",
+        ),
         (b'{"local_authority": "atlantis"}', "application/json", 422, "local_authority"),
         (b'{"template_version": 2}', "application/json", 422, "template_version"),
-        (b'{"children": [{"nhs_number": "9434765918"}]}', "application/json", 422,
-         "children.0.nhs_number"),
+        (
+            b'{"children": [{"nhs_number": "9434765918"}]}',
+            "application/json",
+            422,
+            "children.0.nhs_number",
+        ),
     ],
 )
 def test_bad_input_is_refused_with_the_field_and_nothing_is_stored(
     app: Flask, api: Api, body: bytes, content_type: str, status: int, field: str | None
 ) -> None:
-    response = api.client.post("/api/v1/handovers", data=body, headers={
-        "Authorization": f"Bearer {api.tokens['edt_worker']}", "Content-Type": content_type})
+    response = api.client.post(
+        "/api/v1/handovers",
+        data=body,
+        headers={
+            "Authorization": f"Bearer {api.tokens['edt_worker']}",
+            "Content-Type": content_type,
+        },
+    )
     assert response.status_code == status
     error = response.get_json()["error"]
     assert error["message"]
@@ -202,8 +234,11 @@ def test_oversize_body_is_refused(app: Flask, api: Api) -> None:
 
 def test_patch_with_bad_input_leaves_the_draft_as_it_was(api: Api) -> None:
     hid = create(api)["id"]
-    response = api.patch(f"/handovers/{hid}", as_="edt_worker",
-                         json_body={"summary": "new", "children": [{"sex": "robot"}]})
+    response = api.patch(
+        f"/handovers/{hid}",
+        as_="edt_worker",
+        json_body={"summary": "new", "children": [{"sex": "robot"}]},
+    )
     assert response.status_code == 422
     assert "children.0.sex" in response.get_json()["error"]["fields"]
     assert api.get(f"/handovers/{hid}", as_="edt_worker").get_json()["record"] == reference_record()
@@ -250,8 +285,11 @@ def test_who_may_see_what(api: Api) -> None:
     refused = api.get(f"/handovers/{hid}", as_="police_officer")
     assert refused.status_code == 400
     assert "X-Access-Purpose" in refused.get_json()["error"]["fields"]
-    police = api.get(f"/handovers/{hid}", as_="police_officer",
-                     headers={"X-Access-Purpose": "s47 joint investigation WS/26/118734"})
+    police = api.get(
+        f"/handovers/{hid}",
+        as_="police_officer",
+        headers={"X-Access-Purpose": "s47 joint investigation WS/26/118734"},
+    )
     assert police.status_code == 200
     record = police.get_json()["record"]
     assert "consent" not in record and "equality_and_diversity" not in record
@@ -271,7 +309,9 @@ def test_events_give_the_history(api: Api) -> None:
     api.post(f"/handovers/{hid}/submit", as_="edt_worker")
     events = api.get(f"/handovers/{hid}/events", as_="social_worker").get_json()["events"]
     assert [(e["kind"], e["from"], e["to"]) for e in events] == [
-        ("created", "draft", "draft"), ("submitted", "draft", "scheduled")]
+        ("created", "draft", "draft"),
+        ("submitted", "draft", "scheduled"),
+    ]
     assert events[0]["actor"]["name"] == "Erin Walsh"
 
 
@@ -296,7 +336,9 @@ def test_openapi_document_covers_every_api_route(app: Flask, api: Api) -> None:
     spec = api.client.get("/api/v1/openapi.json").get_json()
     assert spec["openapi"].startswith("3.")
     documented = {
-        (path, method) for path, ops in spec["paths"].items() for method in ops
+        (path, method)
+        for path, ops in spec["paths"].items()
+        for method in ops
         if method != "parameters"
     }
     for rule in app.url_map.iter_rules():

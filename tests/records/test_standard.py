@@ -65,6 +65,7 @@ def test_empty_record_fails_submit_on_every_always_required_item() -> None:
         "urgency",
         "summary",
         "concern.description",
+        "concern.threshold",
         "contingency",
         "children",
         "actions",

@@ -39,12 +39,19 @@ def section(app: Flask, handover_id: str, name: str) -> bytes:
 
 def put_section(app: Flask, handover_id: str, name: str, ciphertext: bytes) -> None:
     with app.app_context(), transaction() as session:
-        session.execute(sa.update(HandoverSection).where(
-            HandoverSection.handover_id == handover_id, HandoverSection.section == name,
-        ).values(ciphertext=ciphertext))
+        session.execute(
+            sa.update(HandoverSection)
+            .where(
+                HandoverSection.handover_id == handover_id,
+                HandoverSection.section == name,
+            )
+            .values(ciphertext=ciphertext)
+        )
 
 
-def test_a_flipped_byte_in_a_stored_section_is_an_error(app: Flask, two_records: tuple[str, str]) -> None:
+def test_a_flipped_byte_in_a_stored_section_is_an_error(
+    app: Flask, two_records: tuple[str, str]
+) -> None:
     hid = two_records[0]
     original = section(app, hid, "children")
     for position in (0, 1, 13, len(original) // 2, len(original) - 1):
@@ -72,18 +79,28 @@ def test_ciphertext_moved_to_another_record_or_section_does_not_decrypt(
 def test_ciphertext_moved_to_another_version_does_not_decrypt(app: Flask, api: Api) -> None:
     hid = api.post("/handovers", as_="edt_worker", json_body=reference_record()).get_json()["id"]
     api.post(f"/handovers/{hid}/submit", as_="edt_worker")
-    api.post(f"/handovers/{hid}/addenda", as_="edt_worker",
-             json_body={"note": "n", "changes": {"contingency": "Call police."}})
+    api.post(
+        f"/handovers/{hid}/addenda",
+        as_="edt_worker",
+        json_body={"note": "n", "changes": {"contingency": "Call police."}},
+    )
     with app.app_context(), transaction() as session:
-        session.execute(sa.update(HandoverSection).where(
-            HandoverSection.handover_id == hid, HandoverSection.section == "contingency",
-            HandoverSection.version == 2,
-        ).values(ciphertext=section(app, hid, "contingency")))
+        session.execute(
+            sa.update(HandoverSection)
+            .where(
+                HandoverSection.handover_id == hid,
+                HandoverSection.section == "contingency",
+                HandoverSection.version == 2,
+            )
+            .values(ciphertext=section(app, hid, "contingency"))
+        )
     with pytest.raises(crypto.CryptoError):
         read(app, hid)
 
 
-def test_a_tampered_record_reads_as_a_clean_500(app: Flask, api: Api, two_records: tuple[str, str]) -> None:
+def test_a_tampered_record_reads_as_a_clean_500(
+    app: Flask, api: Api, two_records: tuple[str, str]
+) -> None:
     app.config["PROPAGATE_EXCEPTIONS"] = False
     hid = two_records[0]
     put_section(app, hid, "summary", section(app, two_records[1], "summary"))
@@ -93,7 +110,9 @@ def test_a_tampered_record_reads_as_a_clean_500(app: Flask, api: Api, two_record
     assert b"Marsh" not in response.get_data()
 
 
-def test_unknown_key_id_is_an_error(app: Flask, two_records: tuple[str, str], keyring: crypto.Keyring) -> None:
+def test_unknown_key_id_is_an_error(
+    app: Flask, two_records: tuple[str, str], keyring: crypto.Keyring
+) -> None:
     rotated, _ = keyring.with_new_kek()
     with app.app_context():
         crypto.set_keyring(app, rotated)
@@ -104,10 +123,14 @@ def test_unknown_key_id_is_an_error(app: Flask, two_records: tuple[str, str], ke
         read(app, two_records[0])
 
 
-def test_shredding_the_data_key_makes_the_record_unreadable(app: Flask, two_records: tuple[str, str]) -> None:
+def test_shredding_the_data_key_makes_the_record_unreadable(
+    app: Flask, two_records: tuple[str, str]
+) -> None:
     hid = two_records[0]
     with app.app_context(), transaction() as session:
-        session.execute(sa.update(Handover).where(Handover.id == hid).values(wrapped_dek=None, kek_id=None))
+        session.execute(
+            sa.update(Handover).where(Handover.id == hid).values(wrapped_dek=None, kek_id=None)
+        )
     with pytest.raises(crypto.CryptoError):
         read(app, hid)
     assert read(app, two_records[1]) == reference_record()
@@ -116,8 +139,12 @@ def test_shredding_the_data_key_makes_the_record_unreadable(app: Flask, two_reco
 def test_rewrap_under_concurrent_edits_loses_nothing_and_old_kek_can_go(
     app: Flask, api: Api, keyring: crypto.Keyring
 ) -> None:
-    ids = [api.post("/handovers", as_="edt_worker", json_body={"summary": f"draft {i}"}).get_json()["id"]
-           for i in range(30)]
+    ids = [
+        api.post("/handovers", as_="edt_worker", json_body={"summary": f"draft {i}"}).get_json()[
+            "id"
+        ]
+        for i in range(30)
+    ]
     rotated, new_kek = keyring.with_new_kek()
     crypto.set_keyring(app, rotated)
     errors: list[BaseException] = []
@@ -126,8 +153,11 @@ def test_rewrap_under_concurrent_edits_loses_nothing_and_old_kek_can_go(
         try:
             client = app.test_client()
             for i, hid in enumerate(ids):
-                response = client.patch(f"/api/v1/handovers/{hid}", json={"summary": f"edited {i}"},
-                                        headers={"Authorization": f"Bearer {api.tokens['edt_worker']}"})
+                response = client.patch(
+                    f"/api/v1/handovers/{hid}",
+                    json={"summary": f"edited {i}"},
+                    headers={"Authorization": f"Bearer {api.tokens['edt_worker']}"},
+                )
                 assert response.status_code == 200
         except BaseException as error:  # noqa: BLE001 — reported to the main thread
             errors.append(error)
