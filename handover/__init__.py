@@ -13,6 +13,7 @@ from handover.config import PROJECT_ROOT
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the application: configuration, database, keys, API and CLI."""
     from handover import cli, config, crypto, db, errors, http, openapi
+    from handover.auth import service as auth_service
     from handover.records import api as records_api
     from handover.records import export
 
@@ -27,6 +28,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     db.init_app(app)
     crypto.init_app(app)
     errors.init_app(app)
+    auth_service.init_app(app)
     app.extensions["handover.exports"] = export.load_mappings(
         config.project_path(app.config["EXPORTS_DIR"])
     )

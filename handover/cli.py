@@ -97,7 +97,8 @@ def keys_rewrap(batch_size: int | None) -> None:
         total += changed
         if changed == 0:
             break
-        click.echo(f"re-wrapped {total}")
+        with transaction() as session:
+            click.echo(f"re-wrapped {total}; by KEK: {_format_status(storage.key_status(session))}")
     with transaction() as session:
         status = storage.key_status(session)
     click.echo(f"done: {total} re-wrapped; by KEK: {_format_status(status)}")
@@ -122,13 +123,18 @@ def keys_status() -> None:
 def keys_retire(kek_id: str) -> None:
     """Remove an old KEK from the keyring once no record is wrapped under it."""
     _require_file_keyring()
+    if kek_id == crypto.current_keyring().active_kek_id:
+        raise click.ClickException(f"{kek_id} is the active KEK: rotate to a new one first")
     with transaction() as session:
         still = storage.key_status(session).get(kek_id, 0)
     if still:
         raise click.ClickException(
             f"{still} records are still wrapped under {kek_id}: run `keys rewrap`"
         )
-    keyring = crypto.current_keyring().without_kek(kek_id)
+    try:
+        keyring = crypto.current_keyring().without_kek(kek_id)
+    except crypto.CryptoError as error:
+        raise click.ClickException(str(error)) from None
     crypto.save_keyring(keyring, _keyring_path())
     crypto.set_keyring(current_app, keyring)
     click.echo(f"retired {kek_id}")
@@ -157,7 +163,9 @@ def directory_load(path: Path) -> None:
 @click.option("--name", required=True)
 @click.option("--role", required=True, type=click.Choice(ROLES))
 @click.option("--team", "team_code", required=True)
-@click.option("--password", default=None, help="Omit to be prompted; API-only users need none.")
+@click.option(
+    "--password", default=None, help="Optional: without one the user signs in by token only."
+)
 def users_create(email: str, name: str, role: str, team_code: str, password: str | None) -> None:
     """Create or update a user with one role in one team."""
     try:

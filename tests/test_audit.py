@@ -64,6 +64,13 @@ def test_every_action_is_audited_in_order(app: Flask, activity: str) -> None:
     assert result.ok and result.checked == 4
 
 
+def test_refused_actions_are_audited(app: Flask, api: Api, activity: str) -> None:
+    response = api.patch(f"/handovers/{activity}", as_="social_worker", json_body={"summary": "x"})
+    assert response.status_code == 403
+    assert actions(app)[-1] == "access.denied"
+    assert verify(app).ok
+
+
 def test_entries_hold_ids_never_values(app: Flask, activity: str) -> None:
     with app.app_context(), transaction() as session:
         details = " ".join(session.scalars(sa.select(AuditEvent.details)))

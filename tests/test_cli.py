@@ -219,6 +219,10 @@ def test_retire_refuses_the_active_or_an_unknown_kek(
 def test_rewrap_resumes_in_batches_and_reports_progress(
     file_app: Flask, file_runner: FlaskCliRunner, file_api: Api, keyring_file: Path
 ) -> None:
+    def _progress(total: int, new: str, n_new: int, old: str, n_old: int) -> str:
+        counts = ", ".join(f"{k}={v}" for k, v in sorted({new: n_new, old: n_old}.items()))
+        return f"re-wrapped {total}; by KEK: {counts}"
+
     records = create_handovers(file_api, 4)
     old = file_keyring(keyring_file).active_kek_id
     ok(file_runner, "keys rotate")
@@ -230,9 +234,9 @@ def test_rewrap_resumes_in_batches_and_reports_progress(
 
     resumed = ok(file_runner, "keys rewrap --batch-size 1")
     assert resumed.output.splitlines() == [
-        "re-wrapped 1",
-        "re-wrapped 2",
-        "re-wrapped 3",
+        _progress(1, new, 2, old, 2),
+        _progress(2, new, 3, old, 1),
+        f"re-wrapped 3; by KEK: {new}=4",
         f"done: 3 re-wrapped; by KEK: {new}=4",
     ]
     assert key_status(file_app) == {new: 4}

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from flask import g, request
+from flask import Flask, Response, g, request
 
 from handover import audit
 from handover.db import get_session, transaction
 from handover.directory import service as directory
 from handover.directory.models import User
-from handover.errors import Unauthorized
+from handover.errors import Forbidden, Unauthorized, envelope
 from handover.timeutil import now
 
 
@@ -51,3 +51,24 @@ def current_user() -> User:
     """The user authenticated for this request."""
     user: User = g.user
     return user
+
+
+def _handle_forbidden(error: Forbidden) -> Response:
+    """Audit a refused action by a signed-in user, then answer 403 in the usual envelope."""
+    user = g.get("user")
+    actor_id = user.id if user else None  # read before rollback expires the object
+    get_session().rollback()  # nothing of the refused request is kept; free SQLite's lock
+    with transaction() as session:
+        audit.record(
+            session,
+            now=now(),
+            action="access.denied",
+            actor_id=actor_id,
+            details={"path": request.path, "method": request.method},
+        )
+    return envelope(error.status, error.code, error.message, error.fields)
+
+
+def init_app(app: Flask) -> None:
+    """Audit every 403."""
+    app.register_error_handler(Forbidden, _handle_forbidden)

@@ -67,6 +67,11 @@ def _load_team(session: Session, entry: Mapping[str, Any], path: str) -> None:
         raise _fail(f"{path}.code", "Missing.")
     if kind not in TEAM_KINDS:
         raise _fail(f"{path}.kind", f"Must be one of {', '.join(TEAM_KINDS)}.")
+    for key, la_code in [("local_authority", entry.get("local_authority"))] + [
+        (f"covers.{i}", c) for i, c in enumerate(entry.get("covers", []))
+    ]:
+        if la_code is not None and session.get(LocalAuthority, la_code) is None:
+            raise _fail(f"{path}.{key}", f"No local authority {la_code!r}.")
     team = session.get(Team, code) or Team(code=code)
     team.name, team.kind = str(entry.get("name") or code), str(kind)
     team.local_authority_code = entry.get("local_authority")
@@ -94,11 +99,22 @@ def _parse_day(value: Any, path: str) -> date:
         raise _fail(path, f"Not a date: {value!r}.") from None
 
 
+def _tables(data: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
+    """The list of tables under ``key``, or a ValidationFailed naming what is wrong."""
+    entries = data.get(key, [])
+    if not isinstance(entries, list):
+        raise _fail(key, f"Must be a list of tables ([[{key}]]).")
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, Mapping):
+            raise _fail(f"{key}.{i}", "Must be a table.")
+    return entries
+
+
 def load_directory(session: Session, data: Mapping[str, Any], *, now: datetime) -> dict[str, int]:
     """Create or update LAs, teams and users from a parsed directory file; returns counts."""
-    authorities = data.get("local_authorities", [])
-    teams = data.get("teams", [])
-    users = data.get("users", [])
+    authorities = _tables(data, "local_authorities")
+    teams = _tables(data, "teams")
+    users = _tables(data, "users")
     for i, entry in enumerate(authorities):
         _load_authority(session, entry, f"local_authorities.{i}")
     session.flush()
