@@ -1,0 +1,67 @@
+"""SQLite runs with the settings that keep it safe under concurrent writers."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+
+from handover import create_app
+from handover.db import engine, transaction
+
+
+def test_sqlite_pragmas_and_immediate_transactions(app: Flask) -> None:
+    with app.app_context():
+        if engine().dialect.name != "sqlite":
+            pytest.skip("SQLite settings")
+        with engine().connect() as connection:
+            pragma = {
+                name: connection.exec_driver_sql(f"PRAGMA {name}").scalar()
+                for name in ("journal_mode", "synchronous", "busy_timeout", "foreign_keys")
+            }
+        assert pragma == {
+            "journal_mode": "wal",
+            "synchronous": 2,
+            "busy_timeout": 30000,
+            "foreign_keys": 1,
+        }
+        with transaction() as session:
+            # BEGIN IMMEDIATE takes the write lock at once.
+            raw = session.connection().connection.dbapi_connection
+            assert raw is not None and raw.in_transaction
+
+
+def test_two_writers_queue_instead_of_failing(app: Flask) -> None:
+    with app.app_context():
+        if engine().dialect.name != "sqlite":
+            pytest.skip("SQLite settings")
+        with transaction() as session:
+            session.execute(sa.text("CREATE TABLE probe (x int)"))
+    holding, errors = threading.Event(), []
+
+    def write(value: int, hold: bool) -> None:
+        try:
+            with app.app_context(), transaction() as session:
+                session.execute(sa.text("INSERT INTO probe VALUES (:x)"), {"x": value})
+                if hold:
+                    holding.set()
+                    time.sleep(0.5)  # keep the write lock while the other writer arrives
+        except Exception as error:  # reported to the test thread
+            errors.append(error)
+
+    first = threading.Thread(target=write, args=(1, True))
+    first.start()
+    holding.wait(5)
+    write(2, False)
+    first.join()
+    assert errors == []
+    with app.app_context(), transaction() as session:
+        assert session.execute(sa.text("SELECT x FROM probe ORDER BY x")).scalars().all() == [1, 2]
+
+
+def test_sqlite_is_refused_for_a_multi_host_deployment(tmp_path: object) -> None:
+    with pytest.raises(RuntimeError, match="multi-host"):
+        create_app({"INSTANCE_PATH": str(tmp_path), "DATABASE_URL": "", "MULTI_HOST": True})
