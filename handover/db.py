@@ -54,6 +54,27 @@ class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
 
+TOP_LEVEL_MODEL_MODULES = ("handover.audit", "handover.idempotency")
+
+
+def load_models() -> None:
+    """Import every module that defines tables, so Base.metadata knows the whole schema.
+
+    That is each domain package's ``models.py`` plus the top-level modules listed above.
+    """
+    import importlib
+    import importlib.util
+    import pkgutil
+
+    import handover
+
+    for module in TOP_LEVEL_MODEL_MODULES:
+        importlib.import_module(module)
+    for info in pkgutil.iter_modules(handover.__path__):
+        if info.ispkg and importlib.util.find_spec(f"handover.{info.name}.models"):
+            importlib.import_module(f"handover.{info.name}.models")
+
+
 def new_id() -> str:
     """Return a new random UUID as text: ids are made in Python, never by the database."""
     return str(uuid.uuid4())
@@ -100,6 +121,7 @@ def init_app(app: Flask) -> None:
     url = app.config.get("DATABASE_URL") or default_sqlite_url(app.instance_path)
     if url.startswith("sqlite") and app.config.get("MULTI_HOST"):
         raise RuntimeError("SQLite cannot serve a multi-host deployment: set DATABASE_URL")
+    load_models()
     engine = make_engine(url)
     app.extensions["handover.db"] = sessionmaker(bind=engine, expire_on_commit=False)
     app.extensions["handover.engine"] = engine

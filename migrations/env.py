@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from alembic import context
 
-import handover.audit  # noqa: F401  (registers models)
-import handover.directory.models  # noqa: F401
-import handover.idempotency  # noqa: F401
-import handover.records.models  # noqa: F401
-from handover.db import Base
+from handover.db import Base, load_models
 
 config = context.config
+load_models()
 target_metadata = Base.metadata
 
 

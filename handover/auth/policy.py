@@ -69,6 +69,33 @@ def can_export(user: User, handover: Handover) -> bool:
     return user.role in DAY_ROLES and handover.team_code == user.team_code
 
 
+def holds(user: User, handover: Handover) -> bool:
+    """A member of the day team holding the handover: acknowledges, queries, returns, closes."""
+    return user.role in DAY_ROLES and handover.team_code == user.team_code
+
+
+def can_message(user: User, handover: Handover) -> bool:
+    """The query thread is between the authoring EDT team and the holding day team."""
+    return can_write(user, handover) or holds(user, handover)
+
+
+def can_withdraw(user: User, handover: Handover) -> bool:
+    """An EDT manager of the authoring team withdraws a handover before acknowledgement."""
+    return user.role == "edt_manager" and handover.author_team_code == user.team_code
+
+
+def can_reroute(user: User, handover: Handover) -> bool:
+    """An EDT manager of the authoring team, or a manager of the team it was returned from."""
+    if can_withdraw(user, handover):
+        return True
+    return user.role == "team_manager" and handover.team_code == user.team_code
+
+
+def can_view_inbox(user: User, team_code: str) -> bool:
+    """Members of a day team read their own team's inbox."""
+    return user.role in DAY_ROLES and user.team_code == team_code
+
+
 def needs_purpose(user: User) -> bool:
     """Police reads must state a purpose (DPA 2018 s.62 logging)."""
     return user.role in POLICE_ROLES
