@@ -21,7 +21,7 @@ run: install
 	$(FLASK) db upgrade
 	$(FLASK) demo
 	@echo "Serving on http://127.0.0.1:5000 — API: http://127.0.0.1:5000/api/v1/openapi.json"
-	$(FLASK) run --host 127.0.0.1 --port 5000
+	HANDOVER_SCHEDULER_IN_PROCESS=true $(FLASK) run --host 127.0.0.1 --port 5000
 
 lint: install
 	$(BIN)/ruff check .
@@ -29,7 +29,7 @@ lint: install
 	$(BIN)/mypy handover
 
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -12,8 +12,12 @@ from handover.config import PROJECT_ROOT
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the application: configuration, database, keys, API and CLI."""
-    from handover import cli, config, crypto, db, errors, http, openapi
+    from handover import audit_api, cli, config, crypto, db, errors, http, openapi, scheduler
     from handover.auth import service as auth_service
+    from handover.auth import views as auth_views
+    from handover.delivery import api as delivery_api
+    from handover.directory import api as directory_api
+    from handover.ops import init_app as init_ops
     from handover.records import api as records_api
     from handover.records import export
 
@@ -25,14 +29,20 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     )
     app.config.from_mapping(settings)
     app.json = http.JSONProvider(app)
+    init_ops(app)  # first: logs formatted, request ids and timing before any other hook
     db.init_app(app)
     crypto.init_app(app)
     errors.init_app(app)
     auth_service.init_app(app)
+    auth_views.init_app(app)
     app.extensions["handover.exports"] = export.load_mappings(
         config.project_path(app.config["EXPORTS_DIR"])
     )
     app.register_blueprint(records_api.bp)
     app.register_blueprint(openapi.bp)
+    app.register_blueprint(directory_api.bp)
+    app.register_blueprint(audit_api.bp)
+    app.register_blueprint(delivery_api.bp)
     cli.init_app(app)
+    scheduler.init_app(app)
     return app

@@ -14,9 +14,12 @@ from flask.cli import AppGroup, with_appcontext
 from handover import audit, crypto, migrate
 from handover.config import PROJECT_ROOT
 from handover.db import transaction
+from handover.directory import admin_service
 from handover.directory import service as directory
 from handover.directory.models import ROLES
+from handover.directory.service import WEEKDAY_NAMES
 from handover.errors import ValidationFailed
+from handover.notifications import webhooks
 from handover.records import storage
 from handover.timeutil import now
 
@@ -24,6 +27,7 @@ db_cli = AppGroup("db", help="Database schema.")
 keys_cli = AppGroup("keys", help="Key-encryption keys and data-key rotation.")
 directory_cli = AppGroup("directory", help="Local authorities, teams and users.")
 users_cli = AppGroup("users", help="People and their API tokens.")
+teams_cli = AppGroup("teams", help="Teams and their working hours.")
 audit_cli = AppGroup("audit", help="The audit chain.")
 
 DEMO_DIRECTORY = PROJECT_ROOT / "config" / "directory.example.toml"
@@ -196,6 +200,70 @@ def users_token(email: str) -> None:
     click.echo(token)
 
 
+@users_cli.command("list")
+@click.option("--team", "team_code", default=None, help="Only this team's users.")
+def users_list(team_code: str | None) -> None:
+    """List users: role, email, team, and whether they are active."""
+    with transaction() as session:
+        for user in directory.list_users(session, team_code=team_code):
+            state = "active" if user.active else "INACTIVE"
+            click.echo(f"{user.role:<15} {user.email:<40} {user.team_code:<24} {state}")
+
+
+@users_cli.command("deactivate")
+@click.argument("email")
+def users_deactivate(email: str) -> None:
+    """Stop a user at once: API tokens revoked, browser sessions ended (audited)."""
+    try:
+        with transaction() as session:
+            user = directory.get_user_by_email(session, email)
+            if user is None:
+                raise click.ClickException(f"no user {email}")
+            revoked = admin_service.deactivate_user(session, user=user, actor_id=None, now=now())
+    except ValidationFailed as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"user {email.lower()} deactivated; {revoked} API tokens revoked")
+
+
+@teams_cli.command("list")
+def teams_list() -> None:
+    """List teams: code, kind, local authority, working days and hours, closure days."""
+    with transaction() as session:
+        for team in directory.list_teams(session):
+            days = ",".join(WEEKDAY_NAMES[int(d)] for d in team.weekdays.split(",") if d)
+            hours = f"{team.day_start:%H:%M}-{team.day_end:%H:%M}"
+            covers = ",".join(sorted(directory.covered_authorities(team)))
+            where = team.local_authority_code or covers
+            state = "" if team.active else " INACTIVE"
+            closed = f" closed {len(team.closures)} days" if team.closures else ""
+            click.echo(
+                f"{team.code:<24} {team.kind:<12} {where or '-':<20} {days} {hours}{closed}{state}"
+            )
+
+
+@teams_cli.command("webhook")
+@click.argument("code")
+@click.argument("url", required=False)
+@click.option("--remove", is_flag=True, help="Stop POSTing the team's notifications.")
+def teams_webhook(code: str, url: str | None, remove: bool) -> None:
+    """Set a team's webhook URL and print a new signing secret (shown once), or remove it."""
+    if remove:
+        with transaction() as session:
+            removed = webhooks.remove_team_webhook(session, team_code=code, now=now())
+        click.echo(f"webhook of {code} removed" if removed else f"{code} had no webhook")
+        return
+    if not url:
+        raise click.UsageError("give the webhook URL, or --remove")
+    secret = webhooks.new_secret()
+    try:
+        with transaction() as session:
+            webhooks.set_team_webhook(session, team_code=code, url=url, secret=secret, now=now())
+    except ValidationFailed as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"webhook of {code} set: notifications are POSTed, signed, to the URL given")
+    click.echo(f"signing secret (shown once; configure the receiver with it): {secret}")
+
+
 @audit_cli.command("verify")
 def audit_verify() -> None:
     """Walk the chain and name the first entry that does not verify."""
@@ -240,7 +308,7 @@ def demo() -> None:
 
 def init_app(app: Flask) -> None:
     """Register the command groups."""
-    for group in (db_cli, keys_cli, directory_cli, users_cli, audit_cli):
+    for group in (db_cli, keys_cli, directory_cli, users_cli, teams_cli, audit_cli):
         app.cli.add_command(group)
     app.cli.add_command(demo)
 

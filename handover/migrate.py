@@ -19,7 +19,7 @@ def alembic_config() -> Config:
     return config
 
 
-def upgrade(revision: str = "heads") -> None:
+def upgrade(revision: str = "head") -> None:
     """Migrate the database to ``revision``."""
     command.upgrade(alembic_config(), revision)
 

@@ -9,6 +9,9 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint, Response, jsonify
 
+from handover import audit_api
+from handover.delivery import schemas as delivery_schemas
+from handover.directory import schemas as directory_schemas
 from handover.records import schemas
 
 bp = Blueprint("openapi", __name__, url_prefix="/api/v1")
@@ -138,6 +141,17 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "responses": _responses("200", {"type": "object"}, "400", *std),
             },
         },
+        "/handovers/{id}/linked": {
+            "parameters": [ID_PARAM],
+            "get": {
+                "summary": "Linked handovers you may know of, each with the reasons it is linked.",
+                "description": "Records in another LA (or another EDT team's) come as metadata "
+                "only; records you may not see at all are left out; police see only records "
+                "they may read. Police must send X-Access-Purpose.",
+                "parameters": [PURPOSE],
+                "responses": _responses("200", "LinkedHandovers", "400", *std),
+            },
+        },
         "/handovers/{id}/export": {
             "parameters": [ID_PARAM],
             "get": {
@@ -170,6 +184,231 @@ def _paths() -> dict[str, dict[str, Any]]:
     }
 
 
+DIRECTORY_SCHEMAS = (
+    "LocalAuthorityCreate",
+    "LocalAuthorityUpdate",
+    "LocalAuthority",
+    "TeamCreate",
+    "TeamUpdate",
+    "Team",
+    "ClosureDayCreate",
+    "UserCreate",
+    "UserUpdate",
+    "User",
+    "Token",
+)
+CODE_PARAM = {
+    "name": "id",
+    "in": "path",
+    "required": True,
+    "description": "The local authority's or team's code.",
+    "schema": {"type": "string"},
+}
+BODY_ERRORS = ("400", "415", "422")
+
+
+def _query(name: str, schema: dict[str, Any], required: bool = False) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": required, "schema": schema}
+
+
+def _op(
+    summary: str, ok: str, schema: str | dict[str, Any], *codes: str, **extra: Any
+) -> dict[str, Any]:
+    """An admin or audit operation: 401 without a token, 403 for the wrong role."""
+    responses = _responses(ok, schema, "401", "403", *codes)
+    operation: dict[str, Any] = {"summary": summary, "responses": responses}
+    if "409" in codes:
+        operation["responses"]["409"]["description"] = "The code, email or day is already taken."
+    if "body" in extra:
+        operation["requestBody"] = {"required": True, **_json(extra.pop("body"))}
+    return {**operation, **extra}
+
+
+def _list_of(key: str, name: str) -> dict[str, Any]:
+    items = {"type": "array", "items": {"$ref": f"#/components/schemas/{name}"}}
+    return {"type": "object", "properties": {key: items}}
+
+
+def _admin_paths() -> dict[str, dict[str, Any]]:
+    authorities, teams, users = "local_authorities", "teams", "users"
+    change = (*BODY_ERRORS, "404")
+    filters = [
+        _query("team", {"type": "string"}),
+        _query("role", {"type": "string"}),
+        _query("active", {"type": "boolean"}),
+    ]
+    return {
+        "/admin/local-authorities": {
+            "get": _op("List local authorities.", "200", _list_of(authorities, "LocalAuthority")),
+            "post": _op(
+                "Add a local authority.",
+                "201",
+                "LocalAuthority",
+                *BODY_ERRORS,
+                "409",
+                body="LocalAuthorityCreate",
+            ),
+        },
+        "/admin/local-authorities/{id}": {
+            "parameters": [CODE_PARAM],
+            "get": _op("One local authority.", "200", "LocalAuthority", "404"),
+            "patch": _op(
+                "Change its name or intake team.",
+                "200",
+                "LocalAuthority",
+                *change,
+                body="LocalAuthorityUpdate",
+            ),
+        },
+        "/admin/teams": {
+            "get": _op("List teams with hours and closure days.", "200", _list_of(teams, "Team")),
+            "post": _op("Add a team.", "201", "Team", *BODY_ERRORS, "409", body="TeamCreate"),
+        },
+        "/admin/teams/{id}": {
+            "parameters": [CODE_PARAM],
+            "get": _op("One team.", "200", "Team", "404"),
+            "patch": _op("Change a team or its hours.", "200", "Team", *change, body="TeamUpdate"),
+        },
+        "/admin/teams/{id}/closure-days": {
+            "parameters": [CODE_PARAM],
+            "post": _op(
+                "Close the team on a day.", "201", "Team", *change, "409", body="ClosureDayCreate"
+            ),
+            "delete": _op(
+                "Reopen a closure day.",
+                "200",
+                "Team",
+                "400",
+                "404",
+                parameters=[_query("day", {"type": "string", "format": "date"}, True)],
+            ),
+        },
+        "/admin/users": {
+            "get": _op("List users.", "200", _list_of(users, "User"), "400", parameters=filters),
+            "post": _op("Add a user.", "201", "User", *BODY_ERRORS, "409", body="UserCreate"),
+        },
+        "/admin/users/{id}": {
+            "parameters": [ID_PARAM],
+            "get": _op("One user.", "200", "User", "404"),
+            "patch": _op("Change a user.", "200", "User", *change, "409", body="UserUpdate"),
+        },
+        "/admin/users/{id}/deactivate": {
+            "parameters": [ID_PARAM],
+            "post": _op("Deactivate: tokens revoked, sessions ended.", "200", "User", "404", "422"),
+        },
+        "/admin/users/{id}/tokens": {
+            "parameters": [ID_PARAM],
+            "get": _op("A user's API tokens.", "200", _list_of("tokens", "Token"), "404"),
+        },
+        "/admin/tokens/{id}/revoke": {
+            "parameters": [ID_PARAM],
+            "post": _op("Revoke an API token at once.", "200", "Token", "404"),
+        },
+    }
+
+
+def _audit_paths() -> dict[str, dict[str, Any]]:
+    text, when = {"type": "string"}, {"type": "string", "format": "date-time"}
+    search = [
+        _query("actor_id", text),
+        _query("object_id", text),
+        _query("action", text),
+        _query("from", when),
+        _query("to", when),
+        _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}),
+        _query("offset", {"type": "integer", "minimum": 0}),
+    ]
+    return {
+        "/audit/events": {
+            "get": _op(
+                "Search the audit log, in chain order (auditors).",
+                "200",
+                "AuditEventPage",
+                "400",
+                parameters=search,
+            )
+        },
+        "/audit/verify": {
+            "get": _op("Verify the audit chain and checkpoints (auditors).", "200", "AuditVerify")
+        },
+    }
+
+
+DELIVERY_SCHEMAS = (
+    "Acknowledge",
+    "MessageCreate",
+    "Return",
+    "Reroute",
+    "Withdraw",
+    "Close",
+    "Inbox",
+    "Thread",
+)
+TRANSITION_ERRORS = ("400", "401", "403", "404", "409", "415", "422")
+
+
+def _transition(summary: str, body: str) -> dict[str, Any]:
+    return {
+        "parameters": [ID_PARAM],
+        "post": {
+            "summary": summary,
+            "requestBody": {"required": True, **_json(body)},
+            "responses": _responses("200", "HandoverMetadata", *TRANSITION_ERRORS),
+        },
+    }
+
+
+def _delivery_paths() -> dict[str, dict[str, Any]]:
+    created = {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string", "format": "uuid"},
+            "kind": {"type": "string", "enum": ["query", "reply", "note"]},
+            "open_queries": {"type": "integer"},
+        },
+    }
+    idempotency_key = {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string"}}
+    return {
+        "/teams/{id}/inbox": {
+            "parameters": [CODE_PARAM],
+            "get": _op(
+                "The team's delivered, acknowledged and returned handovers; overdue first.",
+                "200",
+                "Inbox",
+                "400",
+                "404",
+                parameters=[_query("limit", {"type": "integer", "minimum": 1, "maximum": 500})],
+            ),
+        },
+        "/handovers/{id}/acknowledge": _transition(
+            "Acknowledge with a read-back: a synthesis and a response to every action.",
+            "Acknowledge",
+        ),
+        "/handovers/{id}/messages": {
+            "parameters": [ID_PARAM],
+            "get": _op("The query thread (EDT and day teams).", "200", "Thread", "404"),
+            "post": {
+                "summary": "Write to the thread; a day-team message answering none opens a query.",
+                "parameters": [idempotency_key],
+                "requestBody": {"required": True, **_json("MessageCreate")},
+                "responses": _responses("201", created, *TRANSITION_ERRORS),
+            },
+        },
+        "/handovers/{id}/return": _transition(
+            "Return to EDT: not this team's, with a reason.", "Return"
+        ),
+        "/handovers/{id}/reroute": _transition(
+            "Send a returned handover to another team (fresh escalation clock).", "Reroute"
+        ),
+        "/handovers/{id}/withdraw": _transition(
+            "Withdraw before acknowledgement (EDT managers).", "Withdraw"
+        ),
+        "/handovers/{id}/close": _transition(
+            "Close an acknowledged handover with its in-hours reference.", "Close"
+        ),
+    }
+
+
 @cache
 def build_spec() -> dict[str, Any]:
     """Build the OpenAPI 3 document once per process."""
@@ -190,10 +429,18 @@ def build_spec() -> dict[str, Any]:
         "HandoverSubmitted",
         "AddendumCreate",
         "AddendumCreated",
+        "LinkedHandovers",
         "Error",
     ):
         spec.components.schema(name, schema=getattr(schemas, f"{name}Schema"))
-    for path, operations in _paths().items():
+    for name in DIRECTORY_SCHEMAS:
+        spec.components.schema(name, schema=getattr(directory_schemas, f"{name}Schema"))
+    for name in ("AuditEvent", "AuditEventPage", "AuditVerify"):
+        spec.components.schema(name, schema=getattr(audit_api, f"{name}Schema"))
+    for name in DELIVERY_SCHEMAS:
+        spec.components.schema(name, schema=getattr(delivery_schemas, f"{name}Schema"))
+    paths = {**_paths(), **_admin_paths(), **_audit_paths(), **_delivery_paths()}
+    for path, operations in paths.items():
         parameters = operations.pop("parameters", None)
         spec.path(path=path, operations=operations, parameters=parameters)
     document = spec.to_dict()

@@ -1,10 +1,11 @@
-"""Who is calling: bearer tokens for API clients (browser sessions join in the access issue)."""
+"""Who is calling: a bearer token (API clients) or the browser's session cookie (+ CSRF)."""
 
 from __future__ import annotations
 
 from flask import Flask, Response, g, request
 
 from handover import audit
+from handover.auth import sessions
 from handover.db import get_session, transaction
 from handover.directory import service as directory
 from handover.directory.models import User
@@ -33,10 +34,19 @@ def _record_rejection(reason: str) -> None:
 
 
 def authenticate() -> User:
-    """Return the calling user from the Authorization header, or raise 401."""
+    """Return the calling user from the bearer token, else the browser session, or raise 401.
+
+    A bearer token needs no CSRF token (a browser never adds it by itself); a cookie-authenticated
+    unsafe request must send the session's X-CSRF-Token header, or it is refused with 403.
+    """
     token = _bearer_token()
     if token is None:
-        raise Unauthorized("Sign in: send Authorization: Bearer <token>.")
+        browser_user = sessions.signed_in_user()
+        if browser_user is None:
+            raise Unauthorized("Sign in: send Authorization: Bearer <token>, or sign in.")
+        g.user = browser_user
+        sessions.require_csrf()
+        return browser_user
     session = get_session()
     user = directory.user_for_token(session, token)
     if user is None:

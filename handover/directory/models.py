@@ -93,6 +93,14 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(sa.String(255))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Sign-in (handover.auth): failures since the last success, lockout, TOTP and the IdP link.
+    failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    totp_dek: Mapped[bytes | None] = mapped_column(sa.LargeBinary)  # wrapped by the active KEK
+    totp_secret: Mapped[bytes | None] = mapped_column(sa.LargeBinary)  # sealed under totp_dek
+    totp_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    totp_last_step: Mapped[int | None] = mapped_column(sa.BigInteger)
+    oidc_subject: Mapped[str | None] = mapped_column(sa.String(255), unique=True, index=True)
 
     team: Mapped[Team] = relationship(lazy="joined")
 

@@ -24,6 +24,7 @@ from handover.directory.models import (
     User,
 )
 from handover.errors import ValidationFailed
+from handover.notifications import webhooks
 
 WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -90,6 +91,29 @@ def _load_team(session: Session, entry: Mapping[str, Any], path: str) -> None:
     session.add(team)
 
 
+def _load_webhook(session: Session, entry: Mapping[str, Any], path: str, *, now: datetime) -> None:
+    """Set a team's webhook when the file names one; an empty ``webhook_url`` removes it."""
+    if "webhook_url" not in entry:
+        return
+    code, url = str(entry.get("code")), entry.get("webhook_url")
+    if not url:
+        webhooks.remove_team_webhook(session, team_code=code, now=now)
+        return
+    secret = entry.get("webhook_secret")
+    webhooks.set_team_webhook(
+        session, team_code=code, url=str(url), secret=str(secret or ""), now=now, path=path
+    )
+
+
+def _load_escalation(session: Session, entry: Mapping[str, Any], path: str) -> None:
+    """A team's own escalation ladders and service manager; without the table, the defaults."""
+    from handover.delivery import escalation  # delivery builds on the directory, not the reverse
+
+    team = session.get(Team, str(entry.get("code")))
+    assert team is not None  # loaded just before
+    escalation.load_policy(session, team=team, spec=entry.get("escalation"), path=path)
+
+
 def _parse_day(value: Any, path: str) -> date:
     if isinstance(value, date):
         return value
@@ -121,6 +145,9 @@ def load_directory(session: Session, data: Mapping[str, Any], *, now: datetime) 
     for i, entry in enumerate(teams):
         _load_team(session, entry, f"teams.{i}")
     session.flush()
+    for i, entry in enumerate(teams):
+        _load_webhook(session, entry, f"teams.{i}", now=now)
+        _load_escalation(session, entry, f"teams.{i}.escalation")
     for i, entry in enumerate(authorities):
         team_code = entry.get("intake_team")
         if team_code is not None and session.get(Team, team_code) is None:
@@ -222,3 +249,47 @@ def calendar_for(team: Team) -> WorkingCalendar:
 def covered_authorities(team: Team) -> Sequence[str]:
     """The LAs an EDT team covers out of hours."""
     return [c.local_authority_code for c in team.covers]
+
+
+def list_authorities(session: Session) -> list[LocalAuthority]:
+    """Every local authority, by code."""
+    return list(session.scalars(sa.select(LocalAuthority).order_by(LocalAuthority.code)))
+
+
+def list_teams(session: Session) -> list[Team]:
+    """Every team, by code."""
+    return list(session.scalars(sa.select(Team).order_by(Team.code)))
+
+
+def list_users(
+    session: Session,
+    *,
+    team_code: str | None = None,
+    role: str | None = None,
+    active: bool | None = None,
+) -> list[User]:
+    """Users by team and email, narrowed by the filters given."""
+    query = sa.select(User).order_by(User.team_code, User.email)
+    if team_code is not None:
+        query = query.where(User.team_code == team_code)
+    if role is not None:
+        query = query.where(User.role == role)
+    if active is not None:
+        query = query.where(User.active.is_(active))
+    return list(session.scalars(query))
+
+
+def get_user(session: Session, user_id: str) -> User | None:
+    """The user with this id, if any."""
+    return session.get(User, user_id)
+
+
+def list_tokens(session: Session, *, user: User) -> list[ApiToken]:
+    """A user's API tokens, newest first (their digests stay in the database)."""
+    query = sa.select(ApiToken).where(ApiToken.user_id == user.id)
+    return list(session.scalars(query.order_by(ApiToken.created_at.desc(), ApiToken.id)))
+
+
+def get_token(session: Session, token_id: str) -> ApiToken | None:
+    """The API token with this id, if any."""
+    return session.get(ApiToken, token_id)

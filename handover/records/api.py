@@ -11,9 +11,10 @@ from handover import audit, idempotency
 from handover.auth import policy
 from handover.auth.service import authenticate, current_user
 from handover.db import get_session
+from handover.directory.models import User
 from handover.errors import APIError, Forbidden, NotFound, ValidationFailed, flatten_messages
 from handover.http import flag, int_arg, json_object
-from handover.records import export, service
+from handover.records import export, linking, schemas, sections, service
 from handover.records.models import STATUSES, Handover
 from handover.records.schemas import AddendumCreateSchema
 from handover.timeutil import now
@@ -24,6 +25,11 @@ bp = Blueprint("records_api", __name__, url_prefix="/api/v1")
 @bp.before_request
 def _authenticate() -> None:
     authenticate()
+
+
+def _person(user_id: str | None) -> dict[str, str] | None:
+    user = get_session().get(User, user_id) if user_id else None
+    return {"id": user.id, "name": user.name} if user else None
 
 
 def metadata(handover: Handover) -> dict[str, Any]:
@@ -43,7 +49,7 @@ def metadata(handover: Handover) -> dict[str, Any]:
         "due_at": handover.due_at,
         "delivered_at": handover.delivered_at,
         "acknowledged_at": handover.acknowledged_at,
-        "acknowledged_by": handover.acknowledged_by_id,
+        "acknowledged_by": _person(handover.acknowledged_by_id),
         "escalation_level": handover.escalation_level,
         "open_queries": handover.open_queries,
         "current_version": handover.current_version,
@@ -117,13 +123,14 @@ def list_handovers() -> Response:
         limit=int_arg("limit", default=100, low=1, high=500),
         offset=int_arg("offset", default=0, low=0, high=10_000_000),
     )
+    purpose = _purpose(False)  # metadata only: a purpose is recorded when given
     rows = service.list_visible(session, user=user, filters=filters, now=moment)
     audit.record(
         session,
         now=moment,
         action="handover.list",
         actor_id=user.id,
-        details={"count": len(rows), **policy.describe(user)},
+        details={"count": len(rows), "purpose": purpose, **policy.describe(user)},
     )
     session.commit()
     return jsonify({"handovers": [metadata(h) for h in rows]})
@@ -143,6 +150,22 @@ def _purpose(user_role_needs: bool) -> str | None:
     return purpose or None
 
 
+def _versions(handover: Handover, aud: str) -> list[dict[str, Any]]:
+    """The record's versions, naming only the sections the audience reads.
+
+    An addendum that changed only sections the audience may not read keeps its note to itself:
+    the note is about them.
+    """
+    readable = sections.AUDIENCE_SECTIONS[aud]
+    found = service.versions(get_session(), handover, with_notes=aud != "metadata")
+    shown = []
+    for version in found:
+        names = [name for name in version["sections"] if name in readable]
+        hidden = bool(version["sections"]) and not names
+        shown.append({**version, "sections": names, "note": None if hidden else version["note"]})
+    return shown
+
+
 @bp.get("/handovers/<handover_id>")
 def get_handover(handover_id: str) -> Response:
     """The record for the caller's audience, with where it stands, its versions and history."""
@@ -152,8 +175,8 @@ def get_handover(handover_id: str) -> Response:
     aud = policy.audience(user)
     body = {
         **metadata(handover),
-        "record": service.read_record(session, handover, aud),
-        "versions": service.versions(session, handover, with_notes=aud != "metadata"),
+        "record": schemas.dump_record(aud, service.read_record(session, handover, aud)),
+        "versions": _versions(handover, aud),
         "events": service.history(session, handover, with_details=aud in ("edt", "team")),
     }
     audit.record(
@@ -282,3 +305,41 @@ def export_handover(handover_id: str) -> Response:
             },
         )
     return jsonify(export.render_json(mapping, record, reference=handover.reference))
+
+
+@bp.get("/handovers/<handover_id>/linked")
+def linked_handovers(handover_id: str) -> Response:
+    """Linked handovers the caller may know of, each with the reasons it is linked."""
+    user, session, moment = current_user(), get_session(), now()
+    handover = service.get_visible(session, user=user, handover_id=handover_id)
+    purpose = _purpose(policy.needs_purpose(user))
+    links = linking.find_links(
+        session,
+        handover,
+        among=policy.clause(user, policy.KNOW_OF),
+        visible=policy.clause(user, policy.VIEW),
+    )
+    audit.record(
+        session,
+        now=moment,
+        action="handover.linked",
+        actor_id=user.id,
+        object_type="handover",
+        object_id=handover.id,
+        details={
+            "purpose": purpose,
+            "full": [link.handover.id for link in links if link.visible],
+            "metadata": [link.handover.id for link in links if not link.visible],
+            **policy.describe(user),
+        },
+    )
+    session.commit()
+    return jsonify({"id": handover.id, "linked": [_linked(link) for link in links]})
+
+
+def _linked(link: linking.Link) -> dict[str, Any]:
+    """One link as the caller may know it: metadata, plus the id only when they may open it."""
+    item = {**schemas.dump_metadata(link.handover), "reasons": list(link.reasons)}
+    if link.visible:
+        return {"id": link.handover.id, "access": "full", **item}
+    return {"access": "metadata", **item}

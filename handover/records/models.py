@@ -54,6 +54,10 @@ class Handover(Base):
     # When acknowledgement is due (set at delivery); past it an unacknowledged record is overdue.
     ack_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     escalation_level: Mapped[int] = mapped_column(default=0)
+    # 1 from submit, +1 at each reroute; scheduled jobs carry the round they belong to.
+    delivery_round: Mapped[int] = mapped_column(default=1, server_default="1")
+    # The escalation ladder frozen at delivery: JSON [{"level", "at", "notify"}], never content.
+    escalation_ladder: Mapped[str | None] = mapped_column(sa.Text)
     open_queries: Mapped[int] = mapped_column(default=0)
     current_version: Mapped[int] = mapped_column(default=1)
     completeness: Mapped[int] = mapped_column(default=0)
@@ -122,3 +126,29 @@ class ReferenceCounter(Base):
 
     year: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     last: Mapped[int] = mapped_column(default=0)
+
+
+class LinkMatch(Base):
+    """A set of crime-reference digest rows whose values were compared and found exactly equal."""
+
+    __tablename__ = "link_match"
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
+    kind: Mapped[str] = mapped_column(sa.String(40))
+    digest: Mapped[str] = mapped_column(sa.String(64))
+
+    __table_args__ = (sa.Index("ix_link_match_kind_digest", "kind", "digest"),)
+
+
+class LinkDigest(Base):
+    """A blind index of one identifier of a record: a keyed digest, never the value itself."""
+
+    __tablename__ = "link_digest"
+
+    handover_id: Mapped[str] = mapped_column(sa.ForeignKey("handover.id"), primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    digest: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    # Only crime references get one: police access follows exact crime-reference equality.
+    match_id: Mapped[str | None] = mapped_column(sa.ForeignKey("link_match.id"), index=True)
+
+    __table_args__ = (sa.Index("ix_link_digest_kind_digest", "kind", "digest"),)

@@ -12,11 +12,12 @@ Nullability rule: every leaf field and every section may be ``null`` ("not recor
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, post_dump, validate
 
 from handover.records.standard import NHS_NUMBER_MESSAGE, nhs_number_valid
+from handover.timeutil import isoformat
 
 # The value lists of DESIGN §2, verbatim: they are part of the API contract.
 # fmt: off
@@ -465,3 +466,191 @@ class ErrorSchema(Schema):
     """The one error envelope: ``{"error": {"code", "message", "fields": {path: [messages]}}}``."""
 
     error = fields.Nested(ErrorBodySchema)
+
+
+# Audiences (DESIGN §4). Each reader's record is dumped through their audience's schema, which
+# lists every field it may carry (CTFd-style views): a field added to the record above reaches no
+# audience until it is named here.
+
+
+def _under(prefix: str, names: str) -> tuple[str, ...]:
+    return tuple(f"{prefix}.{name}" for name in names.split())
+
+
+_ADDRESS = "line1 line2 town postcode"
+_ROUTING = ("template_version", "local_authority", "allocated_team", "urgency")
+_REFERRER = _under("contact", "referrer_name referrer_agency referrer_phone")
+_SHARED_CONTENT = (
+    "summary",
+    *_under("contact", "received_at source"),
+    *_under("concern", "categories description threshold"),
+    *_under(
+        "children",
+        "ref first_name last_name other_names date_of_birth expected_due_date sex ethnicity "
+        "first_language interpreter_needed disability religion nhs_number la_person_id "
+        "school_or_setting gp_practice legal_status deceased date_of_death whereabouts_now "
+        "voice_of_child needs_and_risks",
+    ),
+    *_under("children.address", _ADDRESS),
+    *_under("children.seen", "by at spoken_to_alone"),
+    *_under(
+        "household",
+        "ref first_name last_name date_of_birth parental_responsibility_for "
+        "lives_with_children role_in_concern notes",
+    ),
+    *_under("household.relationships", "to type"),
+    *_under("household.address", _ADDRESS),
+    *_under("professionals", "name agency role phone email"),
+    *_under("timeline", "at event source"),
+    *_under("strategy_discussion", "held held_at chair decision rationale next_discussion_at"),
+    *_under("strategy_discussion.attendees", "name agency role"),
+    *_under(
+        "police",
+        "involved force team_code team_name officer crime_reference incident_reference "
+        "powers_used evidence_seized",
+    ),
+    *_under("medical", "required type arranged_at location outcome pending_results"),
+    *_under("safety_plans", "child arrangements rationale agreed_with review_by"),
+    *_under("analysis", "risks strengths protective_factors known unknown ambiguous missing"),
+    *_under("analysis.hypotheses", "statement status"),
+    "contingency",
+    *_under("actions", "ref what owner_agency owner_name due_by why"),
+    "confidential_from_family",
+)
+_EQUALITY_AND_CONSENT = ("equality_and_diversity", *_under("consent", "obtained details"))
+
+AUDIENCE_FIELDS: Mapping[str, tuple[str, ...]] = {
+    "edt": (*_ROUTING, *_SHARED_CONTENT, *_REFERRER, *_EQUALITY_AND_CONSENT),
+    "team": (*_ROUTING, *_SHARED_CONTENT, *_REFERRER, *_EQUALITY_AND_CONSENT),
+    # The referrer's identity only when police referred (HandoverPoliceSchema drops it otherwise).
+    "police": (*_ROUTING, *_SHARED_CONTENT, *_REFERRER),
+    # Cross-LA links: what a handover is, never what it says.
+    "metadata": (),
+}
+METADATA_FIELDS = (
+    "reference",
+    "local_authority",
+    "team",
+    "status",
+    "created_at",
+    "updated_at",
+    "submitted_at",
+    "due_at",
+    "delivered_at",
+    "acknowledged_at",
+)
+REFERRER_FIELDS = tuple(path.split(".", 1)[1] for path in _REFERRER)
+
+
+def _mirror(source: Schema, name: str, base: type[Schema] = Schema) -> type[Schema]:
+    """A dump schema with the shape of a record schema whose leaves pass stored JSON through."""
+    declared: dict[str, fields.Field[Any]] = {}
+    for key, field in source.fields.items():
+        inner = field.inner if isinstance(field, fields.List) else field
+        if not isinstance(inner, fields.Nested):
+            declared[key] = fields.Raw(allow_none=True)
+            continue
+        nested = fields.Nested(_mirror(inner.schema, f"{name}.{key}"), allow_none=True)
+        declared[key] = fields.List(nested, allow_none=True) if inner is not field else nested
+    return base.from_dict(declared, name=name)
+
+
+class _AudienceView(Schema):
+    """Dumps a record with only the fields its audience's list names."""
+
+    audience: ClassVar[str]
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(only=AUDIENCE_FIELDS[self.audience], **kwargs)
+
+
+class _EdtView(_AudienceView):
+    audience = "edt"
+
+
+class _TeamView(_AudienceView):
+    audience = "team"
+
+
+class _PoliceView(_AudienceView):
+    audience = "police"
+
+    @post_dump
+    def _referrer_only_if_police_referred(self, data: dict[str, Any], **kwargs: Any) -> Any:
+        contact = data.get("contact")
+        if isinstance(contact, dict) and contact.get("source") != "police":
+            data["contact"] = {k: v for k, v in contact.items() if k not in REFERRER_FIELDS}
+        return data
+
+
+HandoverEdtSchema = _mirror(HandoverRecordSchema(), "HandoverEdtSchema", _EdtView)
+HandoverTeamSchema = _mirror(HandoverRecordSchema(), "HandoverTeamSchema", _TeamView)
+HandoverPoliceSchema = _mirror(HandoverRecordSchema(), "HandoverPoliceSchema", _PoliceView)
+
+
+class UTCTimestamp(fields.AwareDateTime):
+    """An aware timestamp dumped as ISO 8601 UTC with ``Z``, like every timestamp of the API."""
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+        return None if value is None else isoformat(value)
+
+
+class HandoverMetadataAudienceSchema(Schema):
+    """The ``metadata`` audience (cross-LA links): reference, LA, team, status and dates only.
+
+    Dumps a ``Handover`` row directly: only the attributes named here are ever read.
+    """
+
+    reference = fields.String(metadata={"example": "HO-2026-000123"})
+    local_authority = fields.String(attribute="local_authority_code", allow_none=True)
+    team = fields.String(attribute="team_code", allow_none=True)
+    status = fields.String(validate=validate.OneOf(HANDOVER_STATUSES))
+    created_at = UTCTimestamp()
+    updated_at = UTCTimestamp()
+    submitted_at = UTCTimestamp(allow_none=True)
+    due_at = UTCTimestamp(allow_none=True)
+    delivered_at = UTCTimestamp(allow_none=True)
+    acknowledged_at = UTCTimestamp(allow_none=True)
+
+
+RECORD_SCHEMAS: Mapping[str, type[Schema]] = {
+    "edt": HandoverEdtSchema,
+    "team": HandoverTeamSchema,
+    "police": HandoverPoliceSchema,
+}
+
+
+def dump_record(audience: str, record: Mapping[str, Any]) -> dict[str, Any]:
+    """The record content an audience may read; ``metadata`` reads none."""
+    schema = RECORD_SCHEMAS.get(audience)
+    if schema is None:
+        return {}
+    dumped: dict[str, Any] = schema().dump(record)
+    return dumped
+
+
+def dump_metadata(handover: Any) -> dict[str, Any]:
+    """The ``metadata`` audience's view of a handover (a ``Handover`` row)."""
+    dumped: dict[str, Any] = HandoverMetadataAudienceSchema().dump(handover)
+    return dumped
+
+
+class LinkedHandoverSchema(HandoverMetadataAudienceSchema):
+    """One linked handover: why it is linked, and what the caller may know of it."""
+
+    id = fields.UUID(metadata={"description": "Only when access is full: the caller may open it."})
+    access = fields.String(
+        validate=validate.OneOf(("full", "metadata")),
+        metadata={"description": "metadata: another LA's (or team's) record; no content."},
+    )
+    reasons = fields.List(
+        fields.String(metadata={"example": "same child: NHS number"}),
+        metadata={"description": "The kinds of identifier the two records share, exactly."},
+    )
+
+
+class LinkedHandoversSchema(Schema):
+    """Response to ``GET /handovers/{id}/linked``."""
+
+    id = fields.UUID()
+    linked = fields.List(fields.Nested(LinkedHandoverSchema))

@@ -35,13 +35,28 @@ CONTENT_SECTIONS = (
 )
 STORED_SECTIONS = (*CONTENT_SECTIONS, "contact_referrer")
 
-# Sections each audience may decrypt. "police" also loses the referrer unless police referred.
+# Sections each audience decrypts. Police never decrypt the equality and diversity notes or
+# consent, and decrypt the referrer's identity only once ``contact`` shows that police referred.
 AUDIENCE_SECTIONS: dict[str, frozenset[str]] = {
     "edt": frozenset(STORED_SECTIONS),
     "team": frozenset(STORED_SECTIONS),
-    "police": frozenset(STORED_SECTIONS) - {"equality_and_diversity", "consent"},
+    "police": frozenset(STORED_SECTIONS)
+    - {"equality_and_diversity", "consent", "contact_referrer"},
     "metadata": frozenset(),
 }
+POLICE_SOURCE = "police"
+
+
+def referred_by_police(contact: Any) -> bool:
+    """Whether the contact section says the police made the referral."""
+    return isinstance(contact, Mapping) and contact.get("source") == POLICE_SOURCE
+
+
+def further_sections(audience: str, content: Mapping[str, Any]) -> frozenset[str]:
+    """Sections the audience may decrypt only given what it has already read."""
+    if audience == "police" and referred_by_police(content.get("contact")):
+        return frozenset({"contact_referrer"})
+    return frozenset()
 
 
 def split(record: Mapping[str, Any]) -> dict[str, Any]:

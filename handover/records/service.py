@@ -17,10 +17,11 @@ from sqlalchemy.orm import Session
 from handover import audit
 from handover.auth import policy
 from handover.db import new_id
+from handover.delivery.models import ScheduledJob
 from handover.directory import service as directory
 from handover.directory.models import User
 from handover.errors import InvalidTransition, NotFound, ValidationFailed
-from handover.records import sections, standard, storage
+from handover.records import linking, sections, standard, storage
 from handover.records.models import (
     Handover,
     HandoverEvent,
@@ -178,6 +179,7 @@ def create(session: Session, *, user: User, payload: Mapping[str, Any], now: dat
     _write_sections(session, handover, dek, 1, sections.split(payload))
     handover.completeness = standard.completeness(payload, today=_today(now))
     record_event(session, handover, now=now, actor=user, kind="created")
+    linking.index_record(session, handover, payload)
     session.flush()
     return handover
 
@@ -194,17 +196,20 @@ def update(
     dek = storage.open_key(handover)
     _write_sections(session, handover, dek, 1, sections.split(payload))
     session.flush()
-    handover.completeness = standard.completeness(
-        read_record(session, handover, "edt"), today=_today(now)
-    )
+    current = read_record(session, handover, "edt")
+    handover.completeness = standard.completeness(current, today=_today(now))
     handover.updated_at = now
     record_event(session, handover, now=now, actor=user, kind="updated")
+    linking.index_record(session, handover, current)
     return handover
 
 
 def read_record(session: Session, handover: Handover, audience: str) -> dict[str, Any]:
     """The current record as the audience may read it (only its sections are decrypted)."""
     content = storage.read_sections(session, handover, sections.AUDIENCE_SECTIONS[audience])
+    further = sections.further_sections(audience, content)
+    if further:  # e.g. the referrer, for police, only once contact shows police referred
+        content.update(storage.read_sections(session, handover, further))
     record: dict[str, Any] = {
         "template_version": handover.template_version,
         "local_authority": handover.local_authority_code,
@@ -249,7 +254,12 @@ def submit(session: Session, *, user: User, handover: Handover, now: datetime) -
             },
         )
     handover.team_code = team.code
-    handover.due_at = directory.calendar_for(team).due_at(now)
+    handover.due_at = due_at = directory.calendar_for(team).due_at(now)
+    session.add(  # the transfer, in the same transaction: the tick delivers it at due_at
+        ScheduledJob.transfer(
+            handover_id=handover.id, delivery_round=handover.delivery_round, due_at=due_at, now=now
+        )
+    )
     handover.submitted_at = handover.updated_at = now
     handover.completeness = 100
     version = session.get(HandoverVersion, (handover.id, 1))
@@ -315,6 +325,7 @@ def add_addendum(
     session.add(version)
     handover.updated_at = now
     record_event(session, handover, now=now, actor=user, kind="addendum")
+    linking.index_record(session, handover, read_record(session, handover, "edt"))
     session.flush()
     return version
 
