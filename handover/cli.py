@@ -10,8 +10,10 @@ from pathlib import Path
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
+from sqlalchemy.orm import Session
 
 from handover import audit, crypto, migrate
+from handover.auth import totp
 from handover.config import PROJECT_ROOT
 from handover.db import transaction
 from handover.directory import admin_service
@@ -104,8 +106,21 @@ def keys_rewrap(batch_size: int | None) -> None:
         with transaction() as session:
             click.echo(f"re-wrapped {total}; by KEK: {_format_status(storage.key_status(session))}")
     with transaction() as session:
+        secrets = totp.rewrap_secrets(session, keyring=keyring)
+        secrets += webhooks.rewrap_secrets(session, keyring=keyring)
+    if secrets:
+        click.echo(f"re-wrapped {secrets} secret keys (TOTP, webhooks)")
+    with transaction() as session:
         status = storage.key_status(session)
     click.echo(f"done: {total} re-wrapped; by KEK: {_format_status(status)}")
+
+
+def _secret_key_status(session: Session) -> dict[str, int]:
+    """How many secret keys (TOTP, webhook) each KEK wraps."""
+    counts = totp.key_status(session)
+    for kek_id, count in webhooks.key_status(session).items():
+        counts[kek_id] = counts.get(kek_id, 0) + count
+    return counts
 
 
 def _format_status(status: dict[str, int]) -> str:
@@ -120,6 +135,10 @@ def keys_status() -> None:
         status = storage.key_status(session)
     click.echo(f"active KEK: {keyring.active_kek_id}; known: {', '.join(sorted(keyring.keks))}")
     click.echo(f"records by KEK: {_format_status(status)}")
+    with transaction() as session:
+        secrets = _secret_key_status(session)
+    if secrets:
+        click.echo(f"secret keys by KEK: {_format_status(secrets)}")
 
 
 @keys_cli.command("retire")
@@ -131,6 +150,7 @@ def keys_retire(kek_id: str) -> None:
         raise click.ClickException(f"{kek_id} is the active KEK: rotate to a new one first")
     with transaction() as session:
         still = storage.key_status(session).get(kek_id, 0)
+        still += _secret_key_status(session).get(kek_id, 0)
     if still:
         raise click.ClickException(
             f"{still} records are still wrapped under {kek_id}: run `keys rewrap`"

@@ -22,6 +22,7 @@ from handover.config import PROJECT_ROOT
 from handover.db import transaction
 from handover.directory.models import LocalAuthority, Team, User
 from handover.records import storage
+from handover.timeutil import now
 from tests.conftest import DEMO_USERS, Api, reference_record
 
 EXAMPLE_DIRECTORY = PROJECT_ROOT / "config" / "directory.example.toml"
@@ -522,3 +523,36 @@ def test_demo_is_refused_in_production(
 def test_db_check_passes_on_a_migrated_database(runner: FlaskCliRunner) -> None:
     result = ok(runner, "db check")
     assert "models and migrations agree" in result.output
+
+
+def test_rotation_carries_totp_and_webhook_secrets_too(
+    file_app: Flask, file_runner: FlaskCliRunner, file_api: Api, keyring_file: Path
+) -> None:
+    from handover.auth import totp
+    from handover.directory import service as directory_service
+    from handover.notifications import webhooks
+
+    old = file_keyring(keyring_file).active_kek_id
+    with file_app.app_context(), transaction() as session:
+        user = directory_service.get_user_by_email(session, "sam.patel@northvale.example")
+        assert user is not None
+        secret = totp.begin_enrolment(session, user=user, keyring=crypto.current_keyring())
+        webhooks.set_team_webhook(
+            session,
+            team_code="northvale-east-fst",
+            url="http://127.0.0.1:9/hook",
+            secret="whsec_test_0123456789",
+            now=now(),
+        )
+    ok(file_runner, "keys rotate")
+    new = file_keyring(keyring_file).active_kek_id
+    assert ok(file_runner, "keys status").output.splitlines()[-1] == f"secret keys by KEK: {old}=2"
+    assert invoke(file_runner, "keys retire", old).exit_code != 0  # the secrets still need it
+    rewrapped = ok(file_runner, "keys rewrap").output
+    assert "re-wrapped 2 secret keys (TOTP, webhooks)" in rewrapped
+    assert ok(file_runner, "keys status").output.splitlines()[-1] == f"secret keys by KEK: {new}=2"
+    ok(file_runner, "keys retire", old)
+    with file_app.app_context(), transaction() as session:
+        user = directory_service.get_user_by_email(session, "sam.patel@northvale.example")
+        assert user is not None
+        assert totp.begin_enrolment(session, user=user, keyring=crypto.current_keyring()) == secret

@@ -12,6 +12,7 @@ import re
 from datetime import datetime
 
 import pyotp
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from handover import crypto
@@ -130,3 +131,30 @@ def confirm_enrolment(
     user.totp_confirmed_at = now
     session.flush()
     return True
+
+
+def _wrapped_keys(session: Session) -> list[User]:
+    return list(session.scalars(sa.select(User).where(User.totp_dek.is_not(None))))
+
+
+def rewrap_secrets(session: Session, *, keyring: crypto.Keyring) -> int:
+    """Re-wrap every TOTP data key not under the active KEK (for `keys rewrap`)."""
+    changed = 0
+    for user in _wrapped_keys(session):
+        assert user.totp_dek is not None
+        if crypto.wrapped_kek_id(user.totp_dek) != keyring.active_kek_id:
+            record_id = f"user_account:{user.id}"
+            user.totp_dek = crypto.rewrap_dek(keyring, user.totp_dek, record_id=record_id)
+            changed += 1
+    session.flush()
+    return changed
+
+
+def key_status(session: Session) -> dict[str, int]:
+    """How many TOTP data keys each KEK wraps (for `keys status` and `keys retire`)."""
+    counts: dict[str, int] = {}
+    for user in _wrapped_keys(session):
+        assert user.totp_dek is not None
+        kek_id = crypto.wrapped_kek_id(user.totp_dek)
+        counts[kek_id] = counts.get(kek_id, 0) + 1
+    return counts

@@ -399,6 +399,13 @@ class HandoverCreatedSchema(Schema):
     completeness = fields.Integer(validate=validate.Range(min=0, max=100))
 
 
+class PersonRefSchema(Schema):
+    """A member of staff as other records show them: id and name."""
+
+    id = fields.UUID()
+    name = fields.String()
+
+
 class HandoverMetadataSchema(Schema):
     """What any reader who may know of a handover sees: routing and dates, no content."""
 
@@ -416,7 +423,7 @@ class HandoverMetadataSchema(Schema):
     due_at = fields.AwareDateTime(allow_none=True)
     delivered_at = fields.AwareDateTime(allow_none=True)
     acknowledged_at = fields.AwareDateTime(allow_none=True)
-    acknowledged_by = fields.String(allow_none=True)
+    acknowledged_by = fields.Nested(PersonRefSchema, allow_none=True)
     escalation_level = fields.Integer(allow_none=True)
     open_queries = fields.Integer()
     current_version = fields.Integer()
