@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
 
 from handover import crypto
 from handover.db import Base, UTCDateTime
@@ -81,14 +81,33 @@ def _compute_mac(keyring: crypto.Keyring, prev_mac_hex: str, event: AuditEvent) 
     return crypto.audit_mac(keyring, bytes.fromhex(prev_mac_hex), canonical_entry(event)).hex()
 
 
+_HELD_HEAD = "handover.audit.held_head"
+
+
+def _innermost(session: Session) -> SessionTransaction | None:
+    return session.get_nested_transaction() or session.get_transaction()
+
+
 def _lock_head(session: Session) -> AuditHead:
-    head = session.scalars(
+    """Lock the chain's head row; again only when the (sub)transaction that locked it has ended.
+
+    Many entries in one transaction (a tick's batch) then cost one locking read, not one each.
+    A savepoint's rollback releases a lock taken inside it, so the lock is reused only while
+    the very (sub)transaction that took it is still going on.
+    """
+    held = session.info.get(_HELD_HEAD)
+    current = _innermost(session)
+    if held is not None and current is not None and held[0] is current and current.is_active:
+        head: AuditHead = held[1]
+        return head
+    found = session.scalars(
         sa.select(AuditHead).where(AuditHead.chain == "main").with_for_update()
     ).one_or_none()
-    if head is None:
-        head = AuditHead(chain="main", seq=0, mac=GENESIS_MAC.hex())
-        session.add(head)
-    return head
+    if found is None:
+        found = AuditHead(chain="main", seq=0, mac=GENESIS_MAC.hex())
+        session.add(found)
+    session.info[_HELD_HEAD] = (_innermost(session), found)
+    return found
 
 
 def record(
@@ -101,7 +120,10 @@ def record(
     object_id: str | None = None,
     details: Mapping[str, Any] | None = None,
 ) -> AuditEvent:
-    """Append an entry to the chain inside the caller's transaction (fails closed with it)."""
+    """Append an entry to the chain inside the caller's transaction (fails closed with it).
+
+    The row is written with the transaction's next flush, at the latest when it commits.
+    """
     keyring = crypto.current_keyring()
     head = _lock_head(session)
     event = AuditEvent(
@@ -117,7 +139,6 @@ def record(
     event.mac = _compute_mac(keyring, head.mac, event)
     head.seq, head.mac = event.seq, event.mac
     session.add(event)
-    session.flush()
     return event
 
 

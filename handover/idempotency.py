@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from handover.db import Base, UTCDateTime
@@ -33,6 +34,11 @@ class IdempotentRequest(Base):
 class KeyReused(APIError):
     status = 422
     code = "idempotency_key_reused"
+
+
+class KeyInUse(APIError):
+    status = 409
+    code = "idempotency_key_in_use"
 
 
 @dataclass(frozen=True)
@@ -81,14 +87,26 @@ def remember(
     status_code: int,
     body: dict[str, Any],
     now: datetime,
+    ttl: timedelta,
 ) -> None:
-    """Store the response in the same transaction as the change it reports."""
-    existing = session.get(IdempotentRequest, (user_id, key))
-    if existing is not None:
-        session.delete(existing)
-        session.flush()
-    session.add(
-        IdempotentRequest(
+    """Store the response in the same transaction as the change it reports.
+
+    A live row for the key means a request with the same key (the original of this retry, whose
+    response was lost) committed after this one looked: refuse with 409 so that this transaction,
+    and the duplicate it made, roll back; asking again returns the first result. The insert waits
+    for a same-key request still in flight (PostgreSQL) instead of failing on the primary key.
+    """
+    session.execute(
+        sa.delete(IdempotentRequest).where(
+            IdempotentRequest.user_id == user_id,
+            IdempotentRequest.key == key,
+            IdempotentRequest.created_at < now - ttl,  # an expired row may be replaced
+        )
+    )
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    inserted = session.execute(
+        dialect.insert(IdempotentRequest)
+        .values(
             user_id=user_id,
             key=key,
             request_hash=fingerprint,
@@ -96,5 +114,11 @@ def remember(
             response=json.dumps(body),
             created_at=now,
         )
-    )
-    session.flush()
+        .on_conflict_do_nothing(index_elements=["user_id", "key"])
+        .returning(IdempotentRequest.key)
+    ).first()
+    if inserted is None:
+        raise KeyInUse(
+            "A request with this Idempotency-Key was completed meanwhile: send it again.",
+            fields={"Idempotency-Key": ["In use by a request that has just completed."]},
+        )

@@ -58,11 +58,11 @@ def tick(*, now: datetime | None = None, batch_size: int | None = None) -> sched
     return total
 
 
-def _tick_in(app: Flask) -> None:
+def _tick_in(app: Flask, now: datetime | None = None) -> None:
     """One background tick; a failure is logged and the next tick tries again."""
     with app.app_context():
         try:
-            counts = tick()
+            counts = tick(now=now)
         except Exception as error:  # the ticking thread must survive a bad tick
             logger.error("scheduler tick failed: %s", type(error).__name__)
             return
@@ -74,12 +74,12 @@ def _interval(app: Flask) -> float:
     return float(app.config.get("SCHEDULER_INTERVAL_SECONDS", DEFAULT_INTERVAL_SECONDS))
 
 
-def _add_tick(scheduler: BaseScheduler, app: Flask) -> None:
+def _add_tick(scheduler: BaseScheduler, app: Flask, now: datetime | None = None) -> None:
     """The one interval job: never two at once, missed runs coalesced, no misfire limit."""
     scheduler.add_job(
         _tick_in,
         "interval",
-        args=[app],
+        args=[app, now],
         id="handover-tick",
         seconds=_interval(app),
         coalesce=True,
@@ -130,13 +130,15 @@ def tick_command(at: str | None) -> None:
 
 @scheduler_cli.command("run")
 @click.option("--interval", type=click.FloatRange(min=0.1), default=None, help="Seconds.")
-def run_command(interval: float | None) -> None:
+@click.option("--now", "at", default=None, help="Every tick as of this instant (tests, replays).")
+def run_command(interval: float | None, at: str | None) -> None:
     """Tick forever (the production ticking process); stop with Ctrl-C or SIGTERM."""
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     if interval is not None:
         app.config["SCHEDULER_INTERVAL_SECONDS"] = interval
+    moment = _parse_now(at)  # a fixed clock: crash tests replay one instant over and over
     scheduler = BlockingScheduler(**_scheduler_options())
-    _add_tick(scheduler, app)
+    _add_tick(scheduler, app, now=moment)
     click.echo(f"ticking every {_interval(app):g} s")
     try:
         scheduler.start()

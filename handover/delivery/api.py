@@ -211,6 +211,7 @@ def post_message(handover_id: str) -> tuple[Response, int]:
             status_code=201,
             body=created,
             now=moment,
+            ttl=ttl,
         )
     session.commit()
     return jsonify(created), 201

@@ -28,6 +28,7 @@ from handover.directory import service as directory
 from handover.directory.calendar import WorkingCalendar
 from handover.directory.models import Team, User
 from handover.errors import ValidationFailed
+from handover.notifications import service as notifications
 from handover.timeutil import isoformat, parse_iso
 
 URGENCIES = ("immediate", "priority", "routine")
@@ -135,7 +136,9 @@ def load_policy(session: Session, *, team: Team, spec: Any, path: str) -> None:
 
 def policy_for(session: Session, team_code: str) -> EscalationPolicy | None:
     """The team's own policy, if it has one."""
-    return session.get(EscalationPolicy, team_code)
+    return notifications.cached(
+        session, ("policy", team_code), lambda: session.get(EscalationPolicy, team_code)
+    )
 
 
 def ladder_for(session: Session, *, team: Team, urgency: str | None) -> Sequence[Step]:
@@ -163,6 +166,18 @@ def freeze(
     session: Session, *, team: Team, urgency: str | None, start: datetime
 ) -> list[dict[str, Any]]:
     """The ladder as instants from ``start`` (delivery): ``[{"level", "at", "notify"}]``."""
+    # A batch delivers many handovers to one team at one instant: work each ladder out once.
+    levels = notifications.cached(
+        session,
+        ("ladder", team.code, urgency, start),
+        lambda: _freeze(session, team=team, urgency=urgency, start=start),
+    )
+    return [{**level, "notify": list(level["notify"])} for level in levels]
+
+
+def _freeze(
+    session: Session, *, team: Team, urgency: str | None, start: datetime
+) -> list[dict[str, Any]]:
     calendar = directory.calendar_for(team)
     levels: list[dict[str, Any]] = []
     at = start
@@ -187,6 +202,16 @@ def loads(text: str | None) -> list[dict[str, Any]]:
 
 def recipients(session: Session, *, team: Team, notify: Sequence[str]) -> list[str]:
     """The email addresses a level reaches now; empty when nobody can be reached."""
+    return list(
+        notifications.cached(
+            session,
+            ("recipients", team.code, tuple(notify)),
+            lambda: _recipients(session, team=team, notify=notify),
+        )
+    )
+
+
+def _recipients(session: Session, *, team: Team, notify: Sequence[str]) -> list[str]:
     found: set[str] = set()
     if "team_manager" in notify:
         found.update(
@@ -208,6 +233,16 @@ def recipients(session: Session, *, team: Team, notify: Sequence[str]) -> list[s
 
 def alert_recipients(session: Session, *, edt_team_code: str) -> list[str]:
     """Who hears that an escalation cannot reach anyone: the admins and the EDT team's managers."""
+    return list(
+        notifications.cached(
+            session,
+            ("alert_recipients", edt_team_code),
+            lambda: _alert_recipients(session, edt_team_code=edt_team_code),
+        )
+    )
+
+
+def _alert_recipients(session: Session, *, edt_team_code: str) -> list[str]:
     rows = session.scalars(
         sa.select(User.email).where(
             User.active.is_(True),

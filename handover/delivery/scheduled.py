@@ -5,8 +5,10 @@ A batch is claimed with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL; on SQLite the tr
 anything is written. A handover someone is changing right now is left for the next tick, and a
 person's transition cancels jobs with ``SKIP LOCKED`` too, so neither side ever waits for a row the
 other holds: the only lock both wait for is the audit chain's head, taken last, so they cannot
-deadlock. Each job runs in a savepoint: one that fails is rolled back alone, counted, and retried
-with backoff. A crash rolls the whole transaction back and the next tick does it all again.
+deadlock. The batch runs in one savepoint; if a job fails, that savepoint is rolled back and the
+batch runs again job by job, each in a savepoint of its own: the one that fails is rolled back
+alone, counted, and retried with backoff. A crash rolls the whole transaction back and the next
+tick does it all again.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from handover.delivery import transfer
 from handover.delivery.models import ScheduledJob
+from handover.notifications import service as notifications
 from handover.records.models import Handover
 
 logger = logging.getLogger(__name__)
@@ -137,21 +140,53 @@ def run_due(session: Session, *, now: datetime, limit: int) -> TickCounts:
     jobs = claim(session, now=now, limit=limit)
     held = _lock_handovers(session, {job.handover_id for job in jobs})
     counts = TickCounts(claimed=len(jobs))
-    for job in jobs:
-        handover = held.get(job.handover_id)
-        outcome = "busy" if handover is None else _run_one(session, job, handover, now)
+    with notifications.batch_cache(session):  # teams and addresses: read once per batch
+        outcomes = _run_together(session, jobs, held, now)
+        if outcomes is None:  # a job failed: again one by one, so that only it is held back
+            outcomes = [
+                _run_one(session, job, held[job.handover_id], now)
+                if job.handover_id in held
+                else "busy"
+                for job in jobs
+            ]
+    for outcome in outcomes:
         setattr(counts, outcome, getattr(counts, outcome) + 1)
     return counts
+
+
+def _run_together(
+    session: Session, jobs: list[ScheduledJob], held: dict[str, Handover], now: datetime
+) -> list[str] | None:
+    """Run the whole batch in one savepoint, written by one flush; None if any job failed.
+
+    A savepoint and a flush per job cost more than the job itself. When one job fails, the
+    savepoint's rollback leaves nothing of the batch behind, and the caller runs it job by job.
+    """
+    try:
+        with session.begin_nested():
+            return [
+                _run(session, job, held[job.handover_id], now)
+                if job.handover_id in held
+                else "busy"
+                for job in jobs
+            ]
+    except Exception:  # which job failed, and why, is found (and logged) one by one
+        return None
+
+
+def _run(session: Session, job: ScheduledJob, handover: Handover, now: datetime) -> str:
+    outcome = RUNNERS[job.kind](session, job, handover, now)
+    if outcome in FINAL_STATE:
+        job.state, job.finished_at = FINAL_STATE[outcome], now
+        job.attempts, job.fence = job.attempts + 1, job.fence + 1
+    return outcome
 
 
 def _run_one(session: Session, job: ScheduledJob, handover: Handover, now: datetime) -> str:
     try:
         with session.begin_nested():
-            outcome = RUNNERS[job.kind](session, job, handover, now)
-            if outcome in FINAL_STATE:
-                job.state, job.finished_at = FINAL_STATE[outcome], now
-                job.attempts, job.fence = job.attempts + 1, job.fence + 1
-                session.flush()
+            outcome = _run(session, job, handover, now)
+            session.flush()
     except Exception as error:  # one bad job must not stop the others
         _record_failure(session, job, handover, error, now)
         return "failed"

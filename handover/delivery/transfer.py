@@ -4,7 +4,8 @@ What a tick does to a handover lives here (``deliver_due``, ``escalate``); so do
 job cancellation and notifications, which the transitions in ``service`` use too. Locks are
 always taken handover first, then ``scheduled_job``; jobs are cancelled with ``SKIP LOCKED``,
 because a job that a tick is running is left to that tick, which sees the new status once it
-holds the handover and cancels itself.
+holds the handover and cancels itself. ``deliver_due`` and ``escalate`` do not flush: the
+caller's flush or commit writes the change (a tick writes its whole batch at once).
 """
 
 from __future__ import annotations
@@ -59,7 +60,9 @@ def cancel_jobs(session: Session, *, handover_id: str, kinds: Sequence[str], now
 
 
 def _team(session: Session, code: str | None) -> Team:
-    team = directory.get_team(session, code or "")
+    team = notifications.cached(
+        session, ("team", code), lambda: directory.get_team(session, code or "")
+    )
     if team is None:
         raise LookupError("handover has no holding team")
     return team
@@ -123,7 +126,6 @@ def deliver_due(session: Session, *, handover: Handover, now: datetime) -> Hando
         )
     notify(session, "delivered", handover, team_code=team.code, now=now, key="team")
     _warn_unreachable(session, handover=handover, team=team, ladder=ladder, now=now)
-    session.flush()
     return handover
 
 
@@ -180,5 +182,4 @@ def escalate(session: Session, *, handover: Handover, level: int, now: datetime)
         )
     else:
         alert(session, handover=handover, now=now, key=f"nobody:{level}")
-    session.flush()
     return handover

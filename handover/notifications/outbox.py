@@ -10,6 +10,7 @@ further alert.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -17,7 +18,7 @@ import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from flask import current_app
@@ -73,11 +74,24 @@ def admin_addresses(session: Session) -> list[str]:
     return clean_addresses(found)
 
 
+@functools.cache
+def _insert_statement(dialect_name: str) -> sa.Insert:
+    """The insert-unless-the-dedup-key-exists statement, built once per dialect."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    table = cast(sa.Table, OutboxMessage.__table__)
+    statement: sa.Insert = dialect.insert(table).on_conflict_do_nothing(
+        index_elements=["dedup_key"]
+    )
+    return statement
+
+
 def _insert(session: Session, values: Mapping[str, Any]) -> None:
     """Insert an outbox row unless one with its dedup key exists (even in another transaction)."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(OutboxMessage).values(**values)
-    session.execute(statement.on_conflict_do_nothing(index_elements=["dedup_key"]))
+    # One statement with bound values, not a new statement per row, and no autoflush: the row
+    # refers to nothing pending (the table has no foreign keys), and a tick's batch is written
+    # by one flush, not one per notification.
+    with session.no_autoflush:
+        session.execute(_insert_statement(session.get_bind().dialect.name), dict(values))
 
 
 def write_rows(

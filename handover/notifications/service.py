@@ -12,8 +12,10 @@ Webhook-Id). Notifications carry reference, team, status and link only: never co
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from flask import current_app
@@ -29,6 +31,33 @@ from handover.timeutil import isoformat
 AUDIENCES = ("team", "managers", "admins")
 # Kinds that never go to a team's webhook: alerts are for admins, digests are for people.
 NO_WEBHOOK_KINDS = ("alert", "digest")
+_BATCH_CACHE = "handover.batch_cache"
+T = TypeVar("T")
+
+
+@contextmanager
+def batch_cache(session: Session) -> Iterator[None]:
+    """Within this block, lookups made through ``cached`` are read once, not once per item.
+
+    For a tick's batch: its handovers need the same teams, policies and addresses over and
+    over, and the batch changes none of them. Outside such a block every lookup is read afresh.
+    """
+    session.info[_BATCH_CACHE] = {}
+    try:
+        yield
+    finally:
+        session.info.pop(_BATCH_CACHE, None)
+
+
+def cached(session: Session, key: Hashable, load: Callable[[], T]) -> T:
+    """``load()``; inside ``batch_cache``, the value it gave for ``key`` the first time."""
+    cache: dict[Hashable, Any] | None = session.info.get(_BATCH_CACHE)
+    if cache is None:
+        return load()
+    if key not in cache:
+        cache[key] = load()
+    value: T = cache[key]
+    return value
 
 
 def _base_url() -> str:
@@ -47,7 +76,11 @@ def _addresses(
     if recipients is not None:
         found: Iterable[str | None] = recipients
     elif audience == "team":
-        team = session.get(Team, team_code) if team_code else None
+        team = (
+            cached(session, ("team", team_code), lambda: session.get(Team, team_code))
+            if team_code
+            else None
+        )
         found = [team.email if team is not None and team.active else None]
     else:
         role = "team_manager" if audience == "managers" else "admin"
@@ -93,7 +126,8 @@ def enqueue(
     addresses = _addresses(session, audience=audience, team_code=team_code, recipients=recipients)
     webhook_team = None
     if kind not in NO_WEBHOOK_KINDS and audience != "admins" and team_code:
-        webhook_team = team_code if session.get(TeamWebhook, team_code) else None
+        hook = cached(session, ("webhook", team_code), lambda: session.get(TeamWebhook, team_code))
+        webhook_team = team_code if hook else None
     written = write_rows(
         session,
         payload=payload,
