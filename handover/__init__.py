@@ -12,14 +12,18 @@ from handover.config import PROJECT_ROOT
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the application: configuration, database, keys, API and CLI."""
-    from handover import audit_api, cli, config, crypto, db, errors, http, openapi, scheduler
+    from handover import audit_api, cli, config, crypto, db, errors, http, openapi, scheduler, ui
     from handover.auth import service as auth_service
     from handover.auth import views as auth_views
     from handover.delivery import api as delivery_api
+    from handover.delivery import views as delivery_views
     from handover.directory import api as directory_api
+    from handover.directory import views as directory_views
     from handover.ops import init_app as init_ops
     from handover.records import api as records_api
-    from handover.records import export
+    from handover.records import editor, export
+    from handover.records import views as records_views
+    from handover.reports import views as reports_views
 
     settings = {**config.load(), **(test_config or {})}
     app = Flask(
@@ -33,6 +37,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     db.init_app(app)
     crypto.init_app(app)
     errors.init_app(app)
+    ui.init_app(app)  # Jinja: GOV.UK Frontend macros, filters, menu; HTML error pages
     auth_service.init_app(app)
     auth_views.init_app(app)
     app.extensions["handover.exports"] = export.load_mappings(
@@ -43,6 +48,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(directory_api.bp)
     app.register_blueprint(audit_api.bp)
     app.register_blueprint(delivery_api.bp)
+    app.register_blueprint(records_views.bp)
+    app.register_blueprint(editor.bp)
+    app.register_blueprint(delivery_views.bp)
+    app.register_blueprint(reports_views.bp)
+    app.register_blueprint(directory_views.bp)
     cli.init_app(app)
     scheduler.init_app(app)
     return app

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 
 class APIError(Exception):
@@ -90,6 +90,13 @@ def _wants_json() -> bool:
 def init_app(app: Flask) -> None:
     """Render APIError and HTTP errors under /api as the JSON envelope."""
     from handover.crypto import CryptoError
+    from handover.http import refuse_nul
+
+    @app.before_request
+    def screen_api_request() -> None:
+        # Before any view reads a parameter: PostgreSQL refuses NUL in text with a 500.
+        if _wants_json():
+            refuse_nul()
 
     @app.errorhandler(CryptoError)
     def handle_crypto_error(error: CryptoError) -> Response:
@@ -109,3 +116,18 @@ def init_app(app: Flask) -> None:
             return error
         code = (error.name or "error").lower().replace(" ", "_")
         return envelope(error.code or 500, code, error.description or error.name)
+
+    app.after_request(_allow_header)
+
+
+def _allow_header(response: Response) -> Response:
+    """Name the methods a path takes on a 405 (RFC 9110), whichever handler rendered the page."""
+    refused = request.routing_exception
+    if (
+        response.status_code == 405
+        and isinstance(refused, MethodNotAllowed)
+        and refused.valid_methods
+        and "Allow" not in response.headers
+    ):
+        response.headers["Allow"] = ", ".join(sorted(refused.valid_methods))
+    return response

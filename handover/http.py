@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
 
 from flask import request
 from flask.json.provider import DefaultJSONProvider
 
-from handover.errors import APIError
+from handover.errors import APIError, ValidationFailed
 from handover.timeutil import isoformat
+
+NUL = "\x00"
+NUL_MESSAGE = "Must not contain the NUL character."
 
 
 class BadJSON(APIError):
@@ -38,14 +42,59 @@ class JSONProvider(DefaultJSONProvider):
 
 
 def json_body() -> Any:
-    """The request's JSON body, or a 400/415 naming what is wrong with it."""
+    """The request's JSON body, or a 400/415/422 naming what is wrong with it."""
     if not request.is_json:
         raise UnsupportedMediaType("Send the body as application/json.")
     raw = request.get_data(cache=True)
     try:
-        return json.loads(raw, parse_constant=_refuse_constant)
+        body = json.loads(raw, parse_constant=_refuse_constant)
     except (ValueError, UnicodeDecodeError) as error:
         raise BadJSON(f"The body is not valid JSON: {_where(error)}.") from None
+    except RecursionError:
+        raise BadJSON("The body is not valid JSON: nested too deeply.") from None
+    where = _nul_in(body)
+    if where is not None:
+        raise ValidationFailed(
+            "Text may not contain NUL characters.", fields={where: [NUL_MESSAGE]}
+        )
+    return body
+
+
+def _nul_in(body: Any) -> str | None:
+    """The path of the first key or string in ``body`` holding a NUL character, if any."""
+    # PostgreSQL cannot store NUL in text, and no field here has a use for one. Iterative: the
+    # body may be nested as deeply as the JSON parser allows.
+    pending: list[tuple[str, Any]] = [("", body)]
+    while pending:
+        path, value = pending.pop()
+        if isinstance(value, str) and NUL in value:
+            return path or "_schema"
+        for key, item in _members(value):
+            name = f"{path}.{key}" if path else str(key)
+            if NUL in name:
+                return name.replace(NUL, "\\0")
+            pending.append((name, item))
+    return None
+
+
+def _members(value: Any) -> Iterable[tuple[Any, Any]]:
+    """An object's keys and values, an array's indexes and items; nothing for a scalar."""
+    if isinstance(value, dict):
+        return value.items()
+    return enumerate(value) if isinstance(value, list) else ()
+
+
+def refuse_nul() -> None:
+    """A 400 for a NUL character in the path, a query parameter or a header, naming which."""
+    suspects = [("path", request.path)]
+    suspects += [(name, f"{name}{value}") for name, value in request.args.items(multi=True)]
+    suspects += list(request.headers.items())
+    for name, value in suspects:
+        if NUL in value:
+            raise APIError(
+                "The request may not contain NUL characters.",
+                fields={name.replace(NUL, "\\0"): [NUL_MESSAGE]},
+            )
 
 
 def json_object() -> dict[str, Any]:
@@ -85,7 +134,7 @@ def int_arg(name: str, *, default: int, low: int, high: int) -> int:
     value = request.args.get(name)
     if value is None:
         return default
-    if not value.isdigit() or not low <= int(value) <= high:
+    if not (value.isascii() and value.isdigit()) or not low <= int(value) <= high:
         raise APIError(
             f"{name} must be {low} to {high}.", fields={name: [f"Must be {low} to {high}."]}
         )

@@ -12,12 +12,14 @@ from flask import Blueprint, Response, jsonify
 from handover import audit_api
 from handover.delivery import schemas as delivery_schemas
 from handover.directory import schemas as directory_schemas
+from handover.directory.models import ROLES
 from handover.records import schemas
+from handover.records.models import STATUSES
 
 bp = Blueprint("openapi", __name__, url_prefix="/api/v1")
 
 ERRORS = {
-    "400": "Malformed request (bad JSON, bad header).",
+    "400": "Malformed request (bad JSON, a bad header or parameter, a NUL character anywhere).",
     "401": "No or invalid bearer token.",
     "403": "Visible, but you may not do this.",
     "404": "Unknown, or not visible to you.",
@@ -25,12 +27,20 @@ ERRORS = {
     "413": "Body too large.",
     "415": "Body is not application/json.",
     "422": "Validation failed: `error.fields` maps each field path to its messages.",
+    "500": "`record_unreadable`: the record cannot be decrypted; support has been alerted.",
 }
 ID_PARAM = {
     "name": "id",
     "in": "path",
     "required": True,
     "schema": {"type": "string", "format": "uuid"},
+}
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Makes a retry return the first result; reused for another request: 422.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"\S"},
 }
 PURPOSE = {
     "name": "X-Access-Purpose",
@@ -58,14 +68,7 @@ def _paths() -> dict[str, dict[str, Any]]:
         "/handovers": {
             "post": {
                 "summary": "Create a draft handover (any well-formed subset of the record).",
-                "parameters": [
-                    {
-                        "name": "Idempotency-Key",
-                        "in": "header",
-                        "required": False,
-                        "schema": {"type": "string", "maxLength": 200},
-                    }
-                ],
+                "parameters": [IDEMPOTENCY_KEY],
                 "requestBody": {"required": True, **_json("HandoverRecord")},
                 "responses": _responses(
                     "201", "HandoverCreated", "400", "401", "403", "413", "415", "422"
@@ -74,7 +77,7 @@ def _paths() -> dict[str, dict[str, Any]]:
             "get": {
                 "summary": "List visible handovers (metadata only).",
                 "parameters": [
-                    {"name": "status", "in": "query", "schema": {"type": "string"}},
+                    {"name": "status", "in": "query", "schema": {"enum": list(STATUSES)}},
                     {"name": "team", "in": "query", "schema": {"type": "string"}},
                     {"name": "local_authority", "in": "query", "schema": {"type": "string"}},
                     {"name": "overdue", "in": "query", "schema": {"type": "boolean"}},
@@ -83,7 +86,11 @@ def _paths() -> dict[str, dict[str, Any]]:
                         "in": "query",
                         "schema": {"type": "integer", "minimum": 1, "maximum": 500},
                     },
-                    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                    {
+                        "name": "offset",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 0, "maximum": 10_000_000},
+                    },
                 ],
                 "responses": _responses(
                     "200",
@@ -234,7 +241,7 @@ def _admin_paths() -> dict[str, dict[str, Any]]:
     change = (*BODY_ERRORS, "404")
     filters = [
         _query("team", {"type": "string"}),
-        _query("role", {"type": "string"}),
+        _query("role", {"enum": list(ROLES)}),
         _query("active", {"type": "boolean"}),
     ]
     return {
@@ -310,13 +317,13 @@ def _admin_paths() -> dict[str, dict[str, Any]]:
 def _audit_paths() -> dict[str, dict[str, Any]]:
     text, when = {"type": "string"}, {"type": "string", "format": "date-time"}
     search = [
-        _query("actor_id", text),
-        _query("object_id", text),
-        _query("action", text),
+        _query("actor_id", {**text, "minLength": 1, "maxLength": 36}),
+        _query("object_id", {**text, "minLength": 1, "maxLength": 64}),
+        _query("action", {**text, "minLength": 1, "maxLength": 60}),
         _query("from", when),
         _query("to", when),
         _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}),
-        _query("offset", {"type": "integer", "minimum": 0}),
+        _query("offset", {"type": "integer", "minimum": 0, "maximum": 10**12}),
     ]
     return {
         "/audit/events": {
@@ -367,7 +374,6 @@ def _delivery_paths() -> dict[str, dict[str, Any]]:
             "open_queries": {"type": "integer"},
         },
     }
-    idempotency_key = {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string"}}
     return {
         "/teams/{id}/inbox": {
             "parameters": [CODE_PARAM],
@@ -389,7 +395,7 @@ def _delivery_paths() -> dict[str, dict[str, Any]]:
             "get": _op("The query thread (EDT and day teams).", "200", "Thread", "404"),
             "post": {
                 "summary": "Write to the thread; a day-team message answering none opens a query.",
-                "parameters": [idempotency_key],
+                "parameters": [IDEMPOTENCY_KEY],
                 "requestBody": {"required": True, **_json("MessageCreate")},
                 "responses": _responses("201", created, *TRANSITION_ERRORS),
             },
@@ -407,6 +413,14 @@ def _delivery_paths() -> dict[str, dict[str, Any]]:
             "Close an acknowledged handover with its in-hours reference.", "Close"
         ),
     }
+
+
+def _every_answer(path: str, operation: dict[str, Any]) -> None:
+    """Add what any request may get: 400 (NUL, bad header), 413/415 with a body, 500 on decrypt."""
+    codes = ["400", *(("413", "415") if "requestBody" in operation else ())]
+    codes += ["500"] if path.startswith("/handovers/{id}") else []
+    for code in codes:
+        operation["responses"].setdefault(code, {"description": ERRORS[code], **_json("Error")})
 
 
 @cache
@@ -442,6 +456,8 @@ def build_spec() -> dict[str, Any]:
     paths = {**_paths(), **_admin_paths(), **_audit_paths(), **_delivery_paths()}
     for path, operations in paths.items():
         parameters = operations.pop("parameters", None)
+        for operation in operations.values():
+            _every_answer(path, operation)
         spec.path(path=path, operations=operations, parameters=parameters)
     document = spec.to_dict()
     document["security"] = [{"bearer": []}]

@@ -21,8 +21,12 @@ def ensure_utc(value: datetime) -> datetime:
 
 
 def parse_iso(text: str) -> datetime:
-    """Parse an ISO 8601 timestamp with an offset (``Z`` allowed) into aware UTC."""
-    return ensure_utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
+    """Parse an ISO 8601 timestamp with an offset (``Z`` allowed) into aware UTC, or ValueError."""
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    try:
+        return ensure_utc(parsed)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00: before year 1 in UTC
+        raise ValueError("timestamp out of range") from None
 
 
 def isoformat(value: datetime) -> str:
@@ -32,4 +36,7 @@ def isoformat(value: datetime) -> str:
 
 def to_london(value: datetime) -> datetime:
     """Convert an aware datetime to Europe/London wall-clock time, for display and calendars."""
-    return ensure_utc(value).astimezone(LONDON)
+    try:
+        return ensure_utc(value).astimezone(LONDON)
+    except OverflowError:  # 0001-01-01T00:00Z is in year 0 in London: a bad value, not a crash
+        raise ValueError("timestamp out of range in Europe/London") from None

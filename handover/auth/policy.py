@@ -111,7 +111,8 @@ def related(user: User, handover: Handover, relationship: str) -> bool:
     """Whether ``relationship`` holds between the caller and the record."""
     if relationship == AUTHOR_TEAM:
         return handover.author_team_code == user.team_code
-    return handover.status != "draft" and _TESTS[relationship](user, handover)
+    # Submitted, not merely "not a draft": a draft withdrawn unsubmitted stays the author's alone.
+    return handover.submitted_at is not None and _TESTS[relationship](user, handover)
 
 
 def allows(user: User, action: str, handover: Handover) -> bool:
@@ -141,7 +142,7 @@ def _related_sql(user: User, relationship: str) -> sa.ColumnElement[bool]:
             Handover.wrapped_dek.is_not(None),
             Handover.id.in_(linking.crime_reference_peers(user.team_code)),
         )
-    return sa.and_(Handover.status != "draft", condition)
+    return sa.and_(Handover.submitted_at.is_not(None), condition)
 
 
 def clause(user: User, action: str) -> sa.ColumnElement[bool]:

@@ -94,11 +94,26 @@ def _establish(
     return response
 
 
+# Where each role starts; a role not listed (the auditor), or whose area is not built, stays here.
+LANDING = {
+    "edt_worker": "editor.home",
+    "edt_manager": "editor.home",
+    "social_worker": "delivery_ui.inbox",
+    "team_manager": "delivery_ui.inbox",
+    "police_officer": "records_ui.police_list",
+    "admin": "directory_ui.home",
+}
+
+
 @bp.get("/")
 @signed_in
-def home() -> tuple[str, int]:
-    """The signed-in landing page."""
+def home() -> Any:
+    """The signed-in landing page: each role's own start page, or this simple page."""
     user: User = g.user
+    endpoint = LANDING.get(user.role)
+    if endpoint in current_app.view_functions:
+        values = {"code": user.team_code} if endpoint == "delivery_ui.inbox" else {}
+        return redirect(url_for(endpoint, **values))
     return _page("auth/home.html", user=user, role=ROLE_LABELS.get(user.role, user.role))
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date, datetime, time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -35,6 +35,10 @@ from handover.directory.service import (
     list_tokens,
 )
 from handover.errors import Conflict, NotFound, ValidationFailed
+
+if TYPE_CHECKING:
+    from handover.delivery.models import EscalationPolicy
+    from handover.notifications.models import TeamWebhook
 
 TEAM_DEFAULTS: Mapping[str, Any] = {
     "local_authority": None,
@@ -322,3 +326,51 @@ def revoke_token(
         session.flush()
         _audit(session, now, actor_id, "token.revoked", ("api_token", token.id), user=token.user_id)
     return token
+
+
+def set_escalation_policy(
+    session: Session, *, team: Team, spec: Mapping[str, Any], actor_id: str | None, now: datetime
+) -> list[str]:
+    """Set a day team's own escalation ladders and service manager; returns the settings named.
+
+    ``spec`` is the directory file's ``escalation`` table (``service_manager`` and a list of steps
+    per urgency); errors name their path under ``escalation``. An empty ``spec`` is a removal.
+    """
+    from handover.delivery import escalation  # delivery builds on the directory, not the reverse
+
+    if not spec:
+        remove_escalation_policy(session, team=team, actor_id=actor_id, now=now)
+        return []
+    escalation.load_policy(session, team=team, spec=spec, path="escalation")
+    session.flush()
+    fields = sorted(spec)
+    _audit(session, now, actor_id, "escalation_policy.set", ("team", team.code), fields=fields)
+    return fields
+
+
+def remove_escalation_policy(
+    session: Session, *, team: Team, actor_id: str | None, now: datetime
+) -> bool:
+    """Return a team to the default ladders; False if it had no policy of its own."""
+    from handover.delivery import escalation
+
+    if escalation.policy_for(session, team.code) is None:
+        return False
+    escalation.load_policy(session, team=team, spec=None, path="escalation")
+    session.flush()
+    _audit(session, now, actor_id, "escalation_policy.removed", ("team", team.code))
+    return True
+
+
+def list_escalation_policies(session: Session) -> dict[str, EscalationPolicy]:
+    """Every team's own escalation policy row, by team code."""
+    from handover.delivery.models import EscalationPolicy
+
+    return {row.team_code: row for row in session.scalars(sa.select(EscalationPolicy))}
+
+
+def list_webhooks(session: Session) -> dict[str, TeamWebhook]:
+    """Every team's webhook row (URL and when it was set; the secret stays sealed), by team."""
+    from handover.notifications.models import TeamWebhook
+
+    return {row.team_code: row for row in session.scalars(sa.select(TeamWebhook))}

@@ -12,12 +12,13 @@ Nullability rule: every leaf field and every section may be ``null`` ("not recor
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any, ClassVar
 
 from marshmallow import RAISE, Schema, ValidationError, fields, post_dump, validate
 
 from handover.records.standard import NHS_NUMBER_MESSAGE, nhs_number_valid
-from handover.timeutil import isoformat
+from handover.timeutil import isoformat, to_london
 
 # The value lists of DESIGN §2, verbatim: they are part of the API contract.
 # fmt: off
@@ -127,8 +128,16 @@ def _date() -> fields.Date:
     return fields.Date(allow_none=True)
 
 
+def _representable(value: datetime) -> None:
+    """Refuse an instant that has no UTC or London time (e.g. 0001-01-01T00:00:00+01:00)."""
+    try:
+        to_london(value)
+    except ValueError:
+        raise ValidationError("Not a representable date and time.") from None
+
+
 def _timestamp() -> fields.AwareDateTime:
-    return fields.AwareDateTime(allow_none=True)
+    return fields.AwareDateTime(allow_none=True, validate=_representable)
 
 
 def _flag() -> StrictBoolean:

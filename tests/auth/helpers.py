@@ -101,7 +101,7 @@ class Browser:
 
     def submit(self, path: str, form_path: str | None = None, **fields: str) -> Any:
         """Load the page with the form, then post it with its CSRF token and ``fields``."""
-        page = self.client.get(form_path or path)
+        page = self.client.get(form_path or path, follow_redirects=True)
         token = csrf_from(page.get_data(as_text=True))
         return self.client.post(path, data={"csrf_token": token, **fields})
 
@@ -112,6 +112,17 @@ class Browser:
         cookie = self.client.get_cookie(SESSION_COOKIE)
         return cookie.value if cookie else None
 
+    def landing(self) -> Any:
+        """The page a signed-in user lands on (``/`` sends each role to its start page)."""
+        return self.client.get("/", follow_redirects=True)
+
+    def is_signed_in(self) -> bool:
+        """Whether ``/`` lets this browser in rather than sending it to sign in."""
+        response = self.client.get("/")
+        return response.status_code in (200, 302) and not response.headers.get(
+            "Location", ""
+        ).startswith("/sign-in")
+
     def csrf(self) -> str:
         """The session's CSRF token, as the landing page's sign-out form carries it."""
-        return csrf_from(self.client.get("/").get_data(as_text=True))
+        return csrf_from(self.landing().get_data(as_text=True))

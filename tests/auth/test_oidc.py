@@ -108,7 +108,7 @@ def test_sign_in_through_the_provider(
     assert response.headers["Location"] == "/"
     cookie = set_cookie_header(response, SESSION_COOKIE)
     assert cookie["secure"] is True and cookie["httponly"] is True and cookie["samesite"] == "Lax"
-    assert "Signed in as Erin Walsh" in text_of(browser.get("/"))
+    assert "Signed in as Erin Walsh" in text_of(browser.landing())
     [event] = audit_events(app, "auth.sign_in")
     assert event["actor_id"] == user_id(app, ERIN)
     assert event["details"]["method"] == "oidc"
@@ -214,7 +214,7 @@ def test_matching_by_object_id(
         user.oidc_subject = "0f6c1c0e-aaaa-bbbb-cccc-0123456789ab"
     provider.claims = {"oid": "0f6c1c0e-aaaa-bbbb-cccc-0123456789ab", "email": "x@y.example"}
     assert browser.get(to_provider_and_back(browser, provider)).status_code == 302
-    assert "Signed in as Erin Walsh" in text_of(browser.get("/"))
+    assert "Signed in as Erin Walsh" in text_of(browser.landing())
     provider.claims = {"oid": "someone-else", "email": ERIN}
     other = Browser(app.test_client())
     assert other.get(to_provider_and_back(other, provider)).status_code == 401

@@ -75,7 +75,7 @@ def test_enrol_then_sign_in_needs_the_code(
     password = browser.sign_in(ERIN)
     assert password.headers["Location"] == "/sign-in/totp"
     after_password = browser.session_cookie()
-    assert browser.get("/").status_code == 302  # not in yet
+    assert not browser.is_signed_in()  # not in yet
     assert browser.get("/api/v1/handovers").status_code == 401
     assert audit_events(app, "auth.sign_in")[-1]["details"]["second_factor"] is False
 
@@ -83,7 +83,7 @@ def test_enrol_then_sign_in_needs_the_code(
     assert response.status_code == 302
     assert response.headers["Location"] == "/"
     assert set_cookie_header(response, SESSION_COOKIE)["value"] != after_password
-    assert "Signed in as Erin Walsh" in text_of(browser.get("/"))
+    assert "Signed in as Erin Walsh" in text_of(browser.landing())
     last = audit_events(app, "auth.sign_in")[-1]
     assert last["details"] == {"method": "password", "second_factor": True}
     with db(app) as session:
@@ -98,7 +98,7 @@ def test_a_replayed_code_is_refused(app: Flask, people: dict[str, str], browser:
     replay = _sign_in_with_code(thief, code)
     assert replay.status_code == 401
     assert "The code is not right" in text_of(replay)
-    assert thief.get("/").status_code == 302
+    assert not thief.is_signed_in()
     assert audit_events(app, "auth.sign_in_failed")[-1]["details"]["reason"] == "replayed_code"
 
 

@@ -1,0 +1,1 @@
+"""Managers' reports: what needs attention now, and how quickly teams acknowledge handovers."""
