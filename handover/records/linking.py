@@ -110,11 +110,15 @@ def _code_step(text: str) -> str:
 
 def normalise_name(value: Any) -> str:
     """NFKD, accents stripped, casefolded, without spaces, hyphens, apostrophes or punctuation."""
+    if isinstance(value, str) and value.isascii():  # the same result, without Unicode folding
+        return "".join(ch for ch in value.lower() if ch.isalnum())
     return _fixed_point(_name_step, value)
 
 
 def normalise_code(value: Any) -> str:
     """Upper-case letters and digits only: crime references, postcodes and in-hours ids."""
+    if isinstance(value, str) and value.isascii():  # the same result, without Unicode folding
+        return "".join(ch for ch in value.upper() if ch.isalnum())
     return _fixed_point(_code_step, value)
 
 
@@ -200,24 +204,38 @@ def _crime_reference(session: Session, handover: Handover) -> str | None:
 # Writing the index.
 
 
-def index_record(session: Session, handover: Handover, record: Mapping[str, Any]) -> None:
+def index_record(
+    session: Session, handover: Handover, record: Mapping[str, Any], *, fresh: bool = False
+) -> None:
     """Replace the record's digests with those of its current content (create, update, addendum).
 
-    Call it after the change's audit row, so that on PostgreSQL the audit chain's lock is taken
-    before the crime-reference locks, in the same order by every writer.
+    ``fresh``: the record was created in this transaction and has no digests yet, so there are
+    none to look up and delete. Call it after the change's audit row, so that on PostgreSQL the
+    audit chain's lock is taken before the crime-reference locks, in the same order by every
+    writer.
     """
     keyring = crypto.current_keyring()
     values = link_values(record, local_authority=handover.local_authority_code)
     crimes = {digest(keyring, CRIME_REFERENCE, value): value for value in values[CRIME_REFERENCE]}
-    old_crimes = session.scalars(
-        sa.select(LinkDigest.digest).where(
-            LinkDigest.handover_id == handover.id, LinkDigest.kind == CRIME_REFERENCE
-        )
-    ).all()
+    old_crimes = (
+        []
+        if fresh
+        else session.scalars(
+            sa.select(LinkDigest.digest).where(
+                LinkDigest.handover_id == handover.id, LinkDigest.kind == CRIME_REFERENCE
+            )
+        ).all()
+    )
     _lock(session, set(crimes) | set(old_crimes))
-    remove(session, handover)
+    if not fresh:
+        remove(session, handover)
     rows = [
-        {"handover_id": handover.id, "kind": kind, "digest": digest(keyring, kind, value)}
+        {
+            "handover_id": handover.id,
+            "kind": kind,
+            "digest": digest(keyring, kind, value),
+            "match_id": None,  # the same keys as the crime rows': one INSERT for all of them
+        }
         for kind, found in values.items()
         if kind != CRIME_REFERENCE
         for value in found
@@ -233,7 +251,7 @@ def index_record(session: Session, handover: Handover, record: Mapping[str, Any]
     ]
     unique = list({(row["kind"], row["digest"]): row for row in rows}.values())
     if unique:
-        session.execute(sa.insert(LinkDigest), unique)
+        session.execute(sa.insert(LinkDigest).execution_options(render_nulls=True), unique)
 
 
 def remove(session: Session, handover: Handover) -> None:
@@ -302,7 +320,7 @@ def crime_reference_peers(team_code: str) -> sa.Select[str]:
         .where(
             mine.kind == CRIME_REFERENCE,
             named.police_team_code == team_code,
-            named.status != "draft",
+            named.submitted_at.is_not(None),  # a draft withdrawn unsent names no one
             named.wrapped_dek.is_not(None),  # a shredded record's reference is gone
         )
     )
@@ -325,7 +343,7 @@ def shares_crime_reference(session: Session, handover: Handover, team_code: str)
             LinkDigest.digest == digest(crypto.current_keyring(), CRIME_REFERENCE, mine),
             Handover.id != handover.id,
             Handover.police_team_code == team_code,
-            Handover.status != "draft",
+            Handover.submitted_at.is_not(None),
         )
     )
     return any(_crime_reference(session, candidate) == mine for candidate in candidates)

@@ -6,6 +6,7 @@ change writes its event and its audit row in the caller's transaction.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -19,7 +20,7 @@ from handover.auth import policy
 from handover.db import new_id
 from handover.delivery.models import ScheduledJob
 from handover.directory import service as directory
-from handover.directory.models import User
+from handover.directory.models import Team, User
 from handover.errors import InvalidTransition, NotFound, ValidationFailed
 from handover.records import linking, sections, standard, storage
 from handover.records.models import (
@@ -100,12 +101,15 @@ def _check_directory(session: Session, user: User, payload: Mapping[str, Any]) -
         elif la_code not in directory.covered_authorities(user.team):
             errors["local_authority"] = [f"Your team does not cover {la_code!r}."]
     team_code = payload.get("allocated_team")
-    team = directory.get_team(session, team_code) if team_code else None
-    if team_code and (team is None or team.kind != "social_work"):
-        errors["allocated_team"] = [f"No daytime social work team {team_code!r}."]
     police = payload.get("police")
     police_team = police.get("team_code") if isinstance(police, Mapping) else None
-    if police_team and getattr(directory.get_team(session, police_team), "kind", None) != "police":
+    # Only the teams' kinds matter here: one query, without loading calendars and coverage.
+    named = {code for code in (team_code, police_team) if code}
+    query = sa.select(Team.code, Team.kind).where(Team.code.in_(sorted(named)))
+    kinds = {code: kind for code, kind in session.execute(query)} if named else {}
+    if team_code and kinds.get(team_code) != "social_work":
+        errors["allocated_team"] = [f"No daytime social work team {team_code!r}."]
+    if police_team and kinds.get(police_team) != "police":
         errors["police.team_code"] = [f"No police team {police_team!r}."]
     if errors:
         raise ValidationFailed("The record names unknown codes.", fields=errors)
@@ -126,8 +130,19 @@ def _apply_routing(handover: Handover, payload: Mapping[str, Any]) -> None:
 def _write_sections(
     session: Session, handover: Handover, dek: bytes, version: int, stored: Mapping[str, Any]
 ) -> None:
+    # One query for the rows already there, not a get (and an autoflush) per section.
+    existing = {
+        row.section: row
+        for row in session.scalars(
+            sa.select(HandoverSection).where(
+                HandoverSection.handover_id == handover.id,
+                HandoverSection.version == version,
+                HandoverSection.section.in_(list(stored)),
+            )
+        )
+    }
     for name, value in stored.items():
-        row = session.get(HandoverSection, (handover.id, version, name))
+        row = existing.get(name)
         if value is None:
             if row is not None:
                 session.delete(row)
@@ -152,19 +167,32 @@ def _validate_draft(payload: Any) -> None:
 def create(session: Session, *, user: User, payload: Mapping[str, Any], now: datetime) -> Handover:
     """Create a draft from any well-formed subset of the record."""
     _validate_draft(payload)
-    _check_directory(session, user, payload)
+    # The work that needs no database comes first: on SQLite the first query takes the write
+    # lock, held until commit, so every writer waits for whatever is done after it.
     handover = Handover(
         id=new_id(),
-        reference=next_reference(session, now=now),
         status="draft",
         author_team_code=user.team_code,
         created_by_id=user.id,
         created_at=now,
         updated_at=now,
         current_version=1,
+        completeness=standard.completeness(payload, today=_today(now)),
     )
     _apply_routing(handover, payload)
     dek = storage.give_key(handover)
+    sealed = [
+        HandoverSection(
+            handover_id=handover.id,
+            version=1,
+            section=name,
+            ciphertext=storage.seal_section(dek, handover.id, 1, name, value),
+        )
+        for name, value in sections.split(payload).items()
+        if value is not None
+    ]
+    _check_directory(session, user, payload)
+    handover.reference = next_reference(session, now=now)
     session.add(handover)
     session.add(
         HandoverVersion(
@@ -176,10 +204,9 @@ def create(session: Session, *, user: User, payload: Mapping[str, Any], now: dat
         )
     )
     session.flush()
-    _write_sections(session, handover, dek, 1, sections.split(payload))
-    handover.completeness = standard.completeness(payload, today=_today(now))
+    session.add_all(sealed)
     record_event(session, handover, now=now, actor=user, kind="created")
-    linking.index_record(session, handover, payload)
+    linking.index_record(session, handover, payload, fresh=True)
     session.flush()
     return handover
 
@@ -339,7 +366,11 @@ def get_visible(session: Session, *, user: User, handover_id: str) -> Handover:
 
 
 def _is_uuid(value: str) -> bool:
-    return len(value) == 36 and value.count("-") == 4
+    """Whether ``value`` is an id as ``new_id`` writes them (anything else is no handover)."""
+    try:
+        return str(uuid.UUID(value)) == value
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)
