@@ -1117,3 +1117,44 @@ def test_ids_holding_a_nul_are_refused_alike(world: World, key: tuple[str, str])
         if any(got != answers[0] for got in answers):
             problems.append(f"{caller.label}: NUL ids answer differently by what the rest names")
     assert not problems, report(key, problems)
+
+
+def filter_queries() -> list[str]:
+    """List filters aimed at every target: each team, each LA, each status, overdue or not."""
+    statuses = sorted({status_of(state) for state in STATES})
+    return [
+        *(f"?team={code}" for code in sorted(set(TEAMS.values()))),
+        *(f"?local_authority={la}" for la in ("northvale", "southmoor", "westvale")),
+        *(f"?status={status}" for status in statuses),
+        "?overdue=true",
+        "?overdue=false",
+        "?team=northvale-east-fst&local_authority=northvale&overdue=false",
+    ]
+
+
+def test_list_filters_never_widen_what_a_caller_sees(world: World) -> None:
+    """IDOR through list filters: whatever a caller filters on, the list holds nothing more than
+    the unfiltered rule lets them see, and never another LA's record."""
+    problems = []
+    for caller in world.callers:
+        if caller.role == ANONYMOUS:
+            continue
+        for query in filter_queries():
+            response = world.send(caller, "GET", f"/api/v1/handovers{query}&limit=500")
+            if response.status_code != 200:
+                problems.append(f"{caller.label} {query}: {shown(response)}")
+                continue
+            problems += [
+                f"{caller.label} {query}: lists the {state} target it may not see"
+                for state in STATES
+                if not sees(caller.role, caller.relation, state)
+                and lists(response, (world.cases[state], world.references[state]))
+            ]
+            if caller.relation not in (OTHER_LA, OTHER_EDT_TEAM) and lists(
+                response, (world.foreign_id, "")
+            ):
+                problems.append(f"{caller.label} {query}: lists another LA's record")
+    holder_caller = world.caller("social_worker", HOLDING_TEAM)
+    mine = world.send(holder_caller, "GET", "/api/v1/handovers?team=northvale-east-fst&limit=500")
+    assert lists(mine, (world.cases["delivered"], world.references["delivered"]))  # filters work
+    assert not problems, "\n".join(problems)
