@@ -101,20 +101,24 @@ def navigation() -> list[dict[str, Any]]:
     user = sessions.signed_in_user()
     if user is None:
         return []
-    items = []
-    for item in NAVIGATION:
-        if user.role not in item.roles or item.endpoint not in current_app.view_functions:
-            continue
-        blueprint = item.endpoint.partition(".")[0]
-        items.append(
-            {
-                "text": item.text,
-                "href": url_for(item.endpoint),
-                "current": request.endpoint == item.endpoint,
-                "active": request.blueprint == blueprint,
-            }
-        )
-    return items
+    shown = [
+        item
+        for item in NAVIGATION
+        if user.role in item.roles and item.endpoint in current_app.view_functions
+    ]
+    # One item is marked: the page's own, else the item of the page's area (a record, a form).
+    on_item = any(request.endpoint == item.endpoint for item in shown)
+    return [
+        {
+            "text": item.text,
+            "href": url_for(item.endpoint),
+            "current": request.endpoint == item.endpoint,
+            "active": request.endpoint == item.endpoint
+            if on_item
+            else request.blueprint == item.endpoint.partition(".")[0],
+        }
+        for item in shown
+    ]
 
 
 def signed_in_as() -> str | None:

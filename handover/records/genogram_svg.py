@@ -13,7 +13,7 @@ from markupsafe import Markup, escape
 
 PARENTS = ("mother", "father")
 SIBLINGS = ("sibling", "half_sibling")
-COLUMN, SYMBOL, MARGIN, LANE = 130, 40, 24, 12
+COLUMN, SYMBOL, MARGIN, LANE = 150, 40, 24, 12
 LABEL_LINE, LABEL_CHARS = 15, 18
 INK, GREY, BLUE = "#0b0c0c", "#505a5f", "#1d70b8"
 
@@ -310,7 +310,9 @@ def _boundary(rows: Mapping[int, list[Person]], lanes: Lanes) -> list[str]:
     for generation in (0, 1, 2):
         xs = [p.x for p in rows[generation] if p.resident]
         if xs:
-            bands.append((generation, min(xs) - COLUMN / 2 + 6, max(xs) + COLUMN / 2 - 6))
+            # Inset from the column edges, where the lines between generations run: the outline
+            # stays clear of them and of the longest label a column holds.
+            bands.append((generation, min(xs) - COLUMN / 2 + 10, max(xs) + COLUMN / 2 - 10))
     if not bands:
         return []
     right: list[Point] = []

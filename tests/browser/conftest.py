@@ -93,8 +93,18 @@ def _load_demo(app: Flask, password_hash: str) -> dict[str, str]:
 
 
 @pytest.fixture
+def live_server_config() -> dict[str, Any]:
+    """Extra settings for the live server's app: a test module overrides this (single sign-on)."""
+    return {}
+
+
+@pytest.fixture
 def live_server(
-    sqlite_template: Path, keyring: crypto.Keyring, tmp_path: Path, demo_password_hash: str
+    sqlite_template: Path,
+    keyring: crypto.Keyring,
+    tmp_path: Path,
+    demo_password_hash: str,
+    live_server_config: dict[str, Any],
 ) -> Iterator[LiveServer]:
     """The app on a free loopback port, its own SQLite database, the demo directory loaded."""
     from werkzeug.serving import make_server
@@ -108,6 +118,7 @@ def live_server(
             "ENV": "development",
             "BASE_URL": "http://127.0.0.1",  # plain http: cookies without Secure, as `make run`
             "SCHEDULER_IN_PROCESS": False,
+            **live_server_config,
         }
     )
     tokens = _load_demo(app, demo_password_hash)

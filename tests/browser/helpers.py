@@ -43,7 +43,7 @@ def sign_in(page: Page, role: str, *, password: str = PASSWORD) -> None:
     page.goto("/sign-in")
     page.get_by_label("Email address").fill(DEMO_USERS[role])
     page.get_by_label("Password", exact=True).fill(password)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     page.wait_for_url(lambda url: "/sign-in" not in url)
     expect(page.locator("form.app-sign-out")).to_have_count(1)
 

@@ -88,6 +88,8 @@ def test_a_manager_sees_an_escalation(page: Page, live_server: LiveServer) -> No
     expect(page.get_by_role("heading", level=1)).to_have_text(
         "How quickly handovers are acknowledged"
     )
+    marked = page.locator(".govuk-service-navigation__item--active")
+    expect(marked).to_have_text(["Timeliness"])  # not "Needing attention" too
     monday = (
         timeutil.to_london(start) - timedelta(days=timeutil.to_london(start).weekday())
     ).date()
