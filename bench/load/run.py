@@ -16,7 +16,6 @@ LOAD_SECONDS (60), LOAD_USERS (16), LOAD_WORKERS (gunicorn workers, 4), LOAD_DAT
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import signal
@@ -235,8 +234,12 @@ def ticking(stack: Stack, due: datetime) -> Iterator[list[int]]:
         thread.join(timeout=120)
 
 
-def run_locust(stack: Stack, tokens: dict[str, list[str]]) -> Path:
-    """locust headless for SECONDS; the prefix of its CSV files."""
+def run_locust(stack: Stack, tokens: dict[str, list[str]]) -> tuple[Path, int]:
+    """locust headless for SECONDS; the prefix of its final JSON stats, and its exit code.
+
+    The JSON file holds the stats of the whole run, written after the last user stopped (the CSV
+    files are snapshots every two seconds and may miss the last requests and failures).
+    """
     prefix = stack.folder / "locust"
     env = {**stack.env, "HANDOVER_LOAD_TOKENS": json.dumps(tokens)}
     command = [
@@ -254,14 +257,61 @@ def run_locust(stack: Stack, tokens: dict[str, list[str]]) -> Path:
         "10",
         "--host",
         stack.base,
-        "--csv",
+        "--json-file",
         str(prefix),
         "--only-summary",
         "--loglevel",
         "WARNING",
     ]
-    subprocess.run(command, cwd=ROOT, env=env, timeout=SECONDS + 120, check=False)
-    return prefix
+    done = subprocess.run(command, cwd=ROOT, env=env, timeout=SECONDS + 120, check=False)
+    return prefix, done.returncode
+
+
+@dataclass
+class Endpoint:
+    """One endpoint's figures over the whole run, from locust's final stats."""
+
+    name: str
+    requests: int
+    failures: int
+    seconds: float
+    response_times: dict[int, int]  # milliseconds (as locust rounds them) -> requests
+
+    def percentile(self, fraction: float) -> int:
+        """The response time (ms) under which ``fraction`` of requests were answered."""
+        wanted, seen = self.requests * fraction, 0
+        for milliseconds in sorted(self.response_times):
+            seen += self.response_times[milliseconds]
+            if seen >= wanted:
+                return milliseconds
+        return 0
+
+
+def read_stats(prefix: Path) -> list[Endpoint]:
+    """Every endpoint, then "Aggregated" over all of them, from locust's --json-file."""
+    entries = json.loads(Path(f"{prefix}.json").read_text())
+    endpoints = [
+        Endpoint(
+            name=entry["name"],
+            requests=entry["num_requests"],
+            failures=entry["num_failures"],
+            seconds=max((entry["last_request_timestamp"] or 0) - entry["start_time"], 1.0),
+            response_times={int(ms): n for ms, n in entry["response_times"].items()},
+        )
+        for entry in sorted(entries, key=lambda entry: entry["name"])
+    ]
+    merged: dict[int, int] = {}
+    for endpoint in endpoints:
+        for ms, n in endpoint.response_times.items():
+            merged[ms] = merged.get(ms, 0) + n
+    total = Endpoint(
+        name="Aggregated",
+        requests=sum(e.requests for e in endpoints),
+        failures=sum(e.failures for e in endpoints),
+        seconds=max((e.seconds for e in endpoints), default=1.0),
+        response_times=merged,
+    )
+    return [*endpoints, total]
 
 
 @dataclass
@@ -269,7 +319,8 @@ class Result:
     """What one database's run showed."""
 
     name: str
-    rows: list[dict[str, str]]
+    endpoints: list[Endpoint]
+    locust_exit: int
     server_errors: int
     locked: int
     operational: int
@@ -279,12 +330,24 @@ class Result:
     @property
     def failures(self) -> int:
         """Requests locust counted as failed."""
-        return sum(int(row["Failure Count"]) for row in self.rows if row["Name"] != "Aggregated")
+        return self.endpoints[-1].failures
+
+    @property
+    def undelivered(self) -> int:
+        """Handovers still scheduled after the final tick: delivery fell behind or failed."""
+        return self.statuses.get("scheduled", 0)
 
     @property
     def ok(self) -> bool:
-        """No failure, no 5xx, no lock error."""
-        return not (self.failures or self.server_errors or self.locked or self.operational)
+        """No failure, no 5xx, no lock error, everything submitted delivered."""
+        return not (
+            self.failures
+            or self.locust_exit
+            or self.server_errors
+            or self.locked
+            or self.operational
+            or self.undelivered
+        )
 
 
 def read_log(log: Path) -> tuple[int, int, int]:
@@ -321,13 +384,14 @@ def run_one(name: str, database_url: str, folder: Path) -> Result:
     with gunicorn(stack) as log:
         due = first_due(stack, tokens)
         with ticking(stack, due) as ticks:
-            prefix = run_locust(stack, tokens)
-        stack.flask("scheduler", "tick", "--now", _iso(due + timedelta(minutes=5)))
+            prefix, exit_code = run_locust(stack, tokens)
+        ends = max(due, datetime.now(UTC)) + timedelta(minutes=5)
+        stack.flask("scheduler", "tick", "--now", _iso(ends))
         counts = statuses(stack, tokens["edt"][0])
-    with Path(f"{prefix}_stats.csv").open() as stats:
-        rows = list(csv.DictReader(stats))
     server_errors, locked, operational = read_log(log)
-    return Result(name, rows, server_errors, locked, operational, ticks[0], counts)
+    return Result(
+        name, read_stats(prefix), exit_code, server_errors, locked, operational, ticks[0], counts
+    )
 
 
 def _iso(moment: datetime) -> str:
@@ -338,14 +402,15 @@ def report(result: Result) -> None:
     """Print one database's figures."""
     print(f"\n== gunicorn ({WORKERS} workers) + {result.name}: {USERS} users, {SECONDS} s ==")
     print(f"{'endpoint':36} {'requests':>9} {'failed':>7} {'p50 ms':>7} {'p99 ms':>7} {'req/s':>7}")
-    for row in result.rows:
+    for row in result.endpoints:
         print(
-            f"{row['Name']:36} {row['Request Count']:>9} {row['Failure Count']:>7} "
-            f"{row['50%']:>7} {row['99%']:>7} {float(row['Requests/s']):>7.1f}"
+            f"{row.name:36} {row.requests:>9} {row.failures:>7} {row.percentile(0.5):>7} "
+            f"{row.percentile(0.99):>7} {row.requests / row.seconds:>7.1f}"
         )
     print(
-        f"server 5xx: {result.server_errors}   'database is locked': {result.locked}   "
-        f"OperationalError: {result.operational}   scheduler ticks: {result.ticks}"
+        f"locust exit: {result.locust_exit}   server 5xx: {result.server_errors}   "
+        f"'database is locked': {result.locked}   OperationalError: {result.operational}   "
+        f"scheduler ticks: {result.ticks}"
     )
     print("handovers by status at the end: " + json.dumps(result.statuses, sort_keys=True))
 
@@ -353,6 +418,8 @@ def report(result: Result) -> None:
 def main() -> int:
     """Run every database named in LOAD_DATABASES; 1 if any showed an error."""
     results = []
+    load = ", ".join(f"{figure:.1f}" for figure in os.getloadavg())
+    print(f"machine: {os.cpu_count()} cores, load average {load} before the run")
     for name in os.environ.get("LOAD_DATABASES", "postgres sqlite").split():
         with tempfile.TemporaryDirectory(prefix=f"handover-load-{name}-") as temp:
             folder = Path(temp)

@@ -12,13 +12,20 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
 
 from handover import crypto
 from handover.config import PROJECT_ROOT
+from handover.db import transaction
+from handover.directory import service as directory
+from handover.timeutil import now
+from tests.conftest import Api
+from tests.delivery.conftest import create, event_kinds, handover_row, record_for, submit_at
 from tests.ops.conftest import closed_port
 
 START_SECONDS = 60
@@ -142,3 +149,50 @@ def test_the_gunicorn_master_keeps_no_handover_code_for_its_workers() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_every_gunicorn_worker_may_tick_and_each_due_handover_is_delivered_once(
+    app: Flask, api: Api, database_url: str, tmp_path: Path, keyring: crypto.Keyring
+) -> None:
+    """SCHEDULER_IN_PROCESS under gunicorn: each worker ticks, claims keep delivery exactly-once."""
+    ids = [create(api, record_for("southmoor-fst")) for _ in range(6)]
+    with app.app_context(), transaction() as session:
+        team = directory.get_team(session, "southmoor-fst")
+        assert team is not None
+        a_week_ago = directory.calendar_for(team).next_working_start(now() - timedelta(days=8))
+    for handover_id in ids:
+        submit_at(app, handover_id, a_week_ago)  # due by the real clock, not yet delivered
+    port = closed_port()
+    env = {
+        **os.environ,
+        "HANDOVER_DATABASE_URL": database_url,
+        "HANDOVER_INSTANCE_PATH": str(tmp_path),
+        "HANDOVER_KEYRING": keyring.to_json(),
+        "HANDOVER_SCHEDULER_IN_PROCESS": "true",
+        "HANDOVER_SCHEDULER_INTERVAL_SECONDS": "0.2",
+        "HANDOVER_SCHEDULER_BATCH_SIZE": "2",  # several ticks, and so several workers, share them
+        "HANDOVER_MAIL_PORT": str(closed_port()),  # notifications wait in the outbox
+        "HANDOVER_MAIL_TIMEOUT_SECONDS": "2",
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "GUNICORN_WORKERS": "3",
+    }
+    log = tmp_path / "gunicorn.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "wsgi:app"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_until_serving(process, f"http://127.0.0.1:{port}", log)
+        deadline = time.monotonic() + START_SECONDS
+        while any(handover_row(app, hid).status != "delivered" for hid in ids):
+            assert time.monotonic() < deadline, f"not all delivered:\n{log.read_text()}"
+            time.sleep(0.2)
+        time.sleep(1)  # the workers keep ticking: a second delivery would show up now
+    finally:
+        _stop(process)
+    assert [event_kinds(app, hid).count("delivered") for hid in ids] == [1] * len(ids)
+    assert "Traceback" not in log.read_text()

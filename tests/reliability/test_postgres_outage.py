@@ -225,8 +225,9 @@ def test_no_acknowledged_write_is_lost_and_the_service_reconnects(
         before = writers.count()
         wait_until(lambda: _readiness(base)[0] == 503, seconds=WAIT_SECONDS, what="503 readyz")
         status, outage = _readiness(base)
+        # The clients keep writing into the outage: their writes are refused, not queued.
+        wait_until(lambda: writers.refused > 0, seconds=WAIT_SECONDS, what="refused writes")
         refused_during = writers.refused
-        time.sleep(1)  # the clients keep writing into the outage
         server.start()
         wait_until(lambda: _readiness(base)[0] == 200, seconds=WAIT_SECONDS, what="200 readyz")
         recovered = _readiness(base)
