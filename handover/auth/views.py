@@ -5,11 +5,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from functools import partial, wraps
-from typing import Any, TypeVar, cast
+from typing import Any, NoReturn, TypeVar, cast
 
 import requests
 from authlib.integrations.flask_client import OAuthError
-from flask import Blueprint, Flask, Response, current_app, g, redirect, render_template, request
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+)
 from flask import url_for as flask_url_for
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -63,6 +73,21 @@ def signed_in(view: View) -> View:
         return view(*args, **kwargs)
 
     return cast(View, wrapper)
+
+
+def deny(user: User) -> NoReturn:
+    """Refuse a page: audit the denied access (alone: nothing else of the request is kept)."""
+    session = get_session()
+    session.rollback()
+    audit.record(
+        session,
+        now=now(),
+        action="access.denied",
+        actor_id=user.id,
+        details={"path": request.path, "method": request.method},
+    )
+    session.commit()
+    abort(403)
 
 
 def _client() -> str:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from handover import audit
 from handover.auth import policy
-from handover.auth.views import signed_in
+from handover.auth.views import deny, signed_in
 from handover.db import get_session
 from handover.delivery import schemas, service
 from handover.directory import service as directory
@@ -28,7 +28,7 @@ from handover.directory.models import User
 from handover.errors import InvalidTransition, ValidationFailed, flatten_messages
 from handover.records import service as records
 from handover.records.models import Handover
-from handover.records.views import deny, page, team_names, visible
+from handover.records.views import page, team_names, visible
 from handover.timeutil import now
 
 bp = Blueprint("delivery_ui", __name__)

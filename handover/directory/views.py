@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 
-from handover import audit
 from handover.auth import sessions
-from handover.auth.views import ROLE_LABELS
+from handover.auth.views import ROLE_LABELS, deny
 from handover.db import get_session
 from handover.directory import admin_service as admin
 from handover.directory import forms
@@ -60,20 +59,6 @@ DONE = {
     "removed": "Removed.",
     "revoked": "The API token has been revoked.",
 }
-
-
-def deny(user: User) -> NoReturn:
-    """Refuse the page: audit the denied access as every refusal is, then the 403 page."""
-    session = get_session()
-    audit.record(
-        session,
-        now=now(),
-        action="access.denied",
-        actor_id=user.id,
-        details={"path": request.path, "method": request.method},
-    )
-    session.commit()
-    abort(403)
 
 
 @bp.before_request

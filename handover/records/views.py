@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any
 
 import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, g, render_template, request, url_for
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from handover import audit
 from handover.auth import policy
-from handover.auth.views import signed_in
+from handover.auth.views import deny, signed_in
 from handover.db import get_session
 from handover.delivery import service as delivery
 from handover.directory import service as directory
@@ -47,21 +47,6 @@ def visible(user: User, handover_id: str) -> Handover:
         return service.get_visible(get_session(), user=user, handover_id=handover_id)
     except NotFound:
         abort(404)
-
-
-def deny(user: User) -> NoReturn:
-    """Refuse a visible record's action: audit the denied access, then the 403 page."""
-    session = get_session()
-    session.rollback()
-    audit.record(
-        session,
-        now=now(),
-        action="access.denied",
-        actor_id=user.id,
-        details={"path": request.path, "method": request.method},
-    )
-    session.commit()
-    abort(403)
 
 
 def team_names(session: Session) -> dict[str, str]:

@@ -7,33 +7,18 @@ record through the record view, which audits the read as every read is audited.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import NoReturn
 
 from flask import Blueprint, abort, current_app, g, render_template, request, url_for
 
 from handover import audit
 from handover.auth import policy
-from handover.auth.views import signed_in
+from handover.auth.views import deny, signed_in
 from handover.db import get_session
 from handover.directory.models import User
 from handover.reports import chart, service
 from handover.timeutil import now
 
 bp = Blueprint("reports", __name__)
-
-
-def deny(user: User) -> NoReturn:
-    """Refuse the page: audit the denied access as every refusal is, then the 403 page."""
-    session = get_session()
-    audit.record(
-        session,
-        now=now(),
-        action="access.denied",
-        actor_id=user.id,
-        details={"path": request.path, "method": request.method},
-    )
-    session.commit()
-    abort(403)
 
 
 def record_url(handover_id: str) -> str | None:
