@@ -6,6 +6,7 @@
 # make load  — gunicorn + PostgreSQL, then gunicorn + SQLite, under the locust scenario (bench/load)
 # make deploy-check — README's production steps from a clean clone, then a handover end to end
 # make soak  — the crash tests of tests/reliability, ten times bigger (HANDOVER_SOAK_SCALE=N: N times)
+# make bench — the benchmarks of bench/ (DESIGN §12), ending with one summary line per figure
 
 VENV   := .venv
 PYTHON ?= python3
@@ -13,7 +14,7 @@ BIN    := $(VENV)/bin
 FLASK  := $(BIN)/flask --app handover
 STATIC := handover/static
 
-.PHONY: install assets run test lint check-migrations clean fuzz load deploy-check
+.PHONY: install assets run test lint check-migrations clean fuzz load deploy-check bench
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +66,10 @@ load: install
 
 deploy-check:
 	scripts/deploy-check
+
+# PostgreSQL figures use the server .ci/postgres.sh starts on 127.0.0.1:54329 (see bench/common.py).
+bench: install
+	$(BIN)/python -m bench
 
 # The same crash tests as make test runs, with more rounds, kills and requests; -rP prints what each did.
 .PHONY: soak

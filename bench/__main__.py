@@ -1,8 +1,10 @@
 """`python -m bench` (`make bench`): every benchmark in turn, then one summary line per figure.
 
 Each benchmark runs in a process of its own and prints its baseline beside its figure, its
-figure last. The run ends with the machine it ran on and the summary lines; it exits 1 if a
-figure misses its target or a benchmark fails. ``python -m bench create sweep`` runs only those.
+figure last. The run ends with the machine it ran on and the summary lines, one per figure, in
+the order of DESIGN §12; a missed target says ``fail`` there. It exits 1 only if a benchmark
+could not run to the end (its summary line then says ``error``).
+``python -m bench create sweep`` runs only those.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import sys
 
 from bench import common
 
-BENCHMARKS = ("rewrap", "create", "sweep", "link_lookup")
+BENCHMARKS = ("create", "sweep", "link_lookup", "rewrap")
 
 
 def _run(name: str) -> tuple[list[str], int]:
@@ -40,7 +42,7 @@ def _machine() -> str:
     postgres = common.postgres_version(server) if server else "not available"
     load = " ".join(f"{value:.1f}" for value in os.getloadavg())
     return (
-        f"machine: {facts['nproc']} CPUs ({facts['cpu']}), {facts['ram']} RAM, "
+        f"machine: {facts['nproc']} CPUs ({facts['cpu']}), {facts['ram']} RAM, {facts['os']}, "
         f"Python {facts['python']}, SQLite {facts['sqlite']}, PostgreSQL {postgres}, "
         f"load average now {load}"
     )
@@ -64,8 +66,7 @@ def main(names: list[str]) -> int:
     print(_machine())
     for line in summary:
         print(line)
-    missed = [line for line in summary if line.endswith(" fail")]
-    return 1 if failed or missed else 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """What every benchmark shares: fresh databases, apps on them, the demo directory, summary lines.
 
 Benchmarks run on loopback only, in temporary folders, and never touch ``instance/``. PostgreSQL
-comes from ``HANDOVER_BENCH_DATABASE_URL``, else the server ``.ci/postgres.sh`` starts (port
-54329); each run creates a database of its own there and drops it afterwards.
+is the server ``.ci/postgres.sh`` starts on 127.0.0.1:54329, and no other: each run creates a
+database of its own there and drops it afterwards.
 """
 
 from __future__ import annotations
@@ -56,8 +56,8 @@ def median_ms(seconds: list[float]) -> float:
 
 
 def postgres_server_url() -> str | None:
-    """A PostgreSQL server that answers: the configured one, else the CI one; None if neither."""
-    url = os.environ.get("HANDOVER_BENCH_DATABASE_URL") or CI_POSTGRES_URL
+    """The loopback PostgreSQL server of ``.ci/postgres.sh`` if it answers, else None."""
+    url = CI_POSTGRES_URL
     engine = sa.create_engine(_psycopg(url), connect_args={"connect_timeout": 3})
     try:
         with engine.connect():
@@ -149,9 +149,20 @@ def machine() -> dict[str, str]:
         "ram": f"{mem_kb / 1024 / 1024:.1f} GiB",
         "python": platform.python_version(),
         "sqlite": sqlite3.sqlite_version,
+        "os": _os_name(),
         "kernel": platform.release(),
         "disk": _disk(),
     }
+
+
+def _os_name() -> str:
+    """The distribution's name and version, e.g. ``Debian GNU/Linux 12 (bookworm)``."""
+    try:
+        lines = Path("/etc/os-release").read_text().splitlines()
+    except OSError:
+        return platform.system()
+    names = [line.split("=", 1)[1].strip('"') for line in lines if line.startswith("PRETTY_NAME=")]
+    return names[0] if names else platform.system()
 
 
 def _disk() -> str:

@@ -186,6 +186,8 @@ def run() -> dict[str, Any]:
 
 def main() -> int:
     """Print both rates side by side; the summary line last."""
+    # Stopped with SIGTERM (make bench interrupted): unwind, so that both gunicorns stop too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     workers = os.environ.get("GUNICORN_WORKERS") or str(2 * (os.cpu_count() or 1))
     print(
         f"create: gunicorn.conf.py ({workers} sync workers) on 127.0.0.1, SQLite each; "

@@ -80,6 +80,38 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
+_DEFERRED = "handover.db.deferred_inserts"
+
+
+@contextmanager
+def deferred_inserts(session: Session) -> Iterator[None]:
+    """Rows given to ``insert_later`` in this block are written as it ends, one statement each.
+
+    For a tick's batch: a statement (on PostgreSQL a round trip) or an ORM object per row cost
+    more than the work the row records. If the block raises, none of its rows is written.
+    """
+    if session.info.get(_DEFERRED) is not None:  # an outer block writes them
+        yield
+        return
+    pending: dict[sa.Insert, list[dict[str, Any]]] = {}
+    session.info[_DEFERRED] = pending
+    try:
+        yield
+    finally:
+        session.info.pop(_DEFERRED, None)
+    for statement, rows in pending.items():
+        session.execute(statement, rows)
+
+
+def insert_later(session: Session, statement: sa.Insert, row: dict[str, Any]) -> None:
+    """Execute ``statement`` for ``row`` now, or as the enclosing ``deferred_inserts`` ends."""
+    pending: dict[sa.Insert, list[dict[str, Any]]] | None = session.info.get(_DEFERRED)
+    if pending is None:
+        session.execute(statement, [row])
+    else:
+        pending.setdefault(statement, []).append(row)
+
+
 def default_sqlite_url(instance_path: str) -> str:
     """The embedded database under the instance folder."""
     return f"sqlite:///{instance_path}/handover.db"

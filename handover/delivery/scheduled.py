@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from handover.db import deferred_inserts
 from handover.delivery import transfer
 from handover.delivery.models import ScheduledJob
 from handover.notifications import service as notifications
@@ -159,11 +160,13 @@ def _run_together(
 ) -> list[str] | None:
     """Run the whole batch in one savepoint, written by one flush; None if any job failed.
 
-    A savepoint and a flush per job cost more than the job itself. When one job fails, the
-    savepoint's rollback leaves nothing of the batch behind, and the caller runs it job by job.
+    A savepoint and a flush per job cost more than the job itself, and so did a statement or
+    an ORM object per outbox row and escalation job: those are written together as the batch
+    ends. When one job fails, the savepoint's rollback leaves nothing of the batch behind, and
+    the caller runs it job by job.
     """
     try:
-        with session.begin_nested():
+        with session.begin_nested(), deferred_inserts(session):
             return [
                 _run(session, job, held[job.handover_id], now)
                 if job.handover_id in held

@@ -5,18 +5,20 @@ job cancellation and notifications, which the transitions in ``service`` use too
 always taken handover first, then ``scheduled_job``; jobs are cancelled with ``SKIP LOCKED``,
 because a job that a tick is running is left to that tick, which sees the new status once it
 holds the handover and cancels itself. ``deliver_due`` and ``escalate`` do not flush: the
-caller's flush or commit writes the change (a tick writes its whole batch at once).
+caller's flush or commit writes the change (a tick writes its whole batch at once); escalation
+jobs and outbox rows are inserted at once, or in a tick as its batch ends.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from handover.db import insert_later
 from handover.delivery import escalation
 from handover.delivery.models import ScheduledJob
 from handover.directory import service as directory
@@ -25,6 +27,9 @@ from handover.notifications import service as notifications
 from handover.records.models import Handover
 from handover.records.service import record_event
 from handover.timeutil import isoformat
+
+# Built once: ``db.deferred_inserts`` gathers a batch's rows by statement.
+_JOB_INSERT = sa.insert(cast(sa.Table, ScheduledJob.__table__))
 
 
 def lock(session: Session, handover: Handover) -> Handover:
@@ -112,17 +117,24 @@ def deliver_due(session: Session, *, handover: Handover, now: datetime) -> Hando
     handover.status, handover.delivered_at, handover.updated_at = "delivered", now, now
     handover.acknowledged_at, handover.acknowledged_by_id = None, None
     handover.escalation_level = 0
-    handover.escalation_ladder = escalation.dumps(ladder)
+    # The same text for every handover of the batch with this team, urgency and instant.
+    handover.escalation_ladder = notifications.cached(
+        session,
+        ("ladder-text", team.code, handover.urgency, now),
+        lambda: escalation.dumps(ladder),
+    )
     handover.ack_due_at = ladder[0]["at"]
     for level in ladder:
-        session.add(
-            ScheduledJob.escalation(
+        insert_later(
+            session,
+            _JOB_INSERT,
+            ScheduledJob.escalation_row(
                 handover_id=handover.id,
                 delivery_round=handover.delivery_round,
                 level=level["level"],
                 due_at=level["at"],
                 now=now,
-            )
+            ),
         )
     notify(session, "delivered", handover, team_code=team.code, now=now, key="team")
     _warn_unreachable(session, handover=handover, team=team, ladder=ladder, now=now)

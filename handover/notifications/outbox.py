@@ -26,7 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from handover import crypto
-from handover.db import new_id, transaction
+from handover.db import insert_later, new_id, transaction
 from handover.directory.models import User
 from handover.notifications import email, webhooks
 from handover.notifications.models import (
@@ -88,10 +88,10 @@ def _insert_statement(dialect_name: str) -> sa.Insert:
 def _insert(session: Session, values: Mapping[str, Any]) -> None:
     """Insert an outbox row unless one with its dedup key exists (even in another transaction)."""
     # One statement with bound values, not a new statement per row, and no autoflush: the row
-    # refers to nothing pending (the table has no foreign keys), and a tick's batch is written
-    # by one flush, not one per notification.
+    # refers to nothing pending (the table has no foreign keys). In a tick's batch the rows are
+    # written together as the batch ends (``db.deferred_inserts``).
     with session.no_autoflush:
-        session.execute(_insert_statement(session.get_bind().dialect.name), dict(values))
+        insert_later(session, _insert_statement(session.get_bind().dialect.name), dict(values))
 
 
 def write_rows(
