@@ -275,13 +275,23 @@ def _lock(session: Session, digests: Iterable[str]) -> None:
         )
 
 
+# Built once: a statement built per call costs more to construct and key than to run.
+_GROUPS = (
+    sa.select(LinkMatch.id)
+    .where(LinkMatch.kind == CRIME_REFERENCE, LinkMatch.digest == sa.bindparam("digest"))
+    .order_by(LinkMatch.id)
+)
+_MEMBERS = (
+    sa.select(Handover)
+    .join(LinkDigest, LinkDigest.handover_id == Handover.id)
+    .where(LinkDigest.match_id == sa.bindparam("group"))
+    .limit(3)
+)
+
+
 def _match(session: Session, crime_digest: str, value: str) -> str:
     """The exact-match group of this crime reference: one whose value is equal, or a new one."""
-    groups = session.scalars(
-        sa.select(LinkMatch.id)
-        .where(LinkMatch.kind == CRIME_REFERENCE, LinkMatch.digest == crime_digest)
-        .order_by(LinkMatch.id)
-    ).all()
+    groups = session.scalars(_GROUPS, {"digest": crime_digest}).all()
     for group in groups:
         if _group_value(session, group) == value:
             return group
@@ -293,12 +303,7 @@ def _match(session: Session, crime_digest: str, value: str) -> str:
 
 def _group_value(session: Session, group: str) -> str | None:
     """The decrypted value the group's members share (None if no member is left or readable)."""
-    members = session.scalars(
-        sa.select(Handover)
-        .join(LinkDigest, LinkDigest.handover_id == Handover.id)
-        .where(LinkDigest.match_id == group)
-        .limit(3)
-    )
+    members = session.scalars(_MEMBERS, {"group": group})
     for member in members:
         value = _crime_reference(session, member)
         if value is not None:

@@ -91,6 +91,12 @@ def record_event(
     return event
 
 
+# Built once: a statement built per call costs more to construct and key than to run.
+_TEAM_KINDS = sa.select(Team.code, Team.kind).where(
+    Team.code.in_(sa.bindparam("codes", expanding=True))
+)
+
+
 def _check_directory(session: Session, user: User, payload: Mapping[str, Any]) -> None:
     """Codes in the record must name the directory's LAs and teams, as the author may use them."""
     errors: dict[str, list[str]] = {}
@@ -105,8 +111,8 @@ def _check_directory(session: Session, user: User, payload: Mapping[str, Any]) -
     police_team = police.get("team_code") if isinstance(police, Mapping) else None
     # Only the teams' kinds matter here: one query, without loading calendars and coverage.
     named = {code for code in (team_code, police_team) if code}
-    query = sa.select(Team.code, Team.kind).where(Team.code.in_(sorted(named)))
-    kinds = {code: kind for code, kind in session.execute(query)} if named else {}
+    found = session.execute(_TEAM_KINDS, {"codes": sorted(named)}) if named else ()
+    kinds = {code: kind for code, kind in found}
     if team_code and kinds.get(team_code) != "social_work":
         errors["allocated_team"] = [f"No daytime social work team {team_code!r}."]
     if police_team and kinds.get(police_team) != "police":
@@ -182,12 +188,12 @@ def create(session: Session, *, user: User, payload: Mapping[str, Any], now: dat
     _apply_routing(handover, payload)
     dek = storage.give_key(handover)
     sealed = [
-        HandoverSection(
-            handover_id=handover.id,
-            version=1,
-            section=name,
-            ciphertext=storage.seal_section(dek, handover.id, 1, name, value),
-        )
+        {
+            "handover_id": handover.id,
+            "version": 1,
+            "section": name,
+            "ciphertext": storage.seal_section(dek, handover.id, 1, name, value),
+        }
         for name, value in sections.split(payload).items()
         if value is not None
     ]
@@ -204,7 +210,8 @@ def create(session: Session, *, user: User, payload: Mapping[str, Any], now: dat
         )
     )
     session.flush()
-    session.add_all(sealed)
+    if sealed:  # one executemany: an ORM object per section cost more than sealing it
+        session.execute(sa.insert(HandoverSection), sealed)
     record_event(session, handover, now=now, actor=user, kind="created")
     linking.index_record(session, handover, payload, fresh=True)
     session.flush()

@@ -78,6 +78,18 @@ def open_text(
     ).decode()
 
 
+# Built once: a statement built per call costs more to construct and key than to run.
+_LATEST_ROWS = (
+    sa.select(HandoverSection)
+    .where(
+        HandoverSection.handover_id == sa.bindparam("handover_id"),
+        # only the ciphertexts wanted
+        HandoverSection.section.in_(sa.bindparam("sections", expanding=True)),
+    )
+    .order_by(HandoverSection.version.desc())
+)
+
+
 def latest_rows(
     session: Session, handover: Handover, sections: Iterable[str]
 ) -> list[HandoverSection]:
@@ -85,14 +97,7 @@ def latest_rows(
     wanted = set(sections)
     if not wanted:
         return []
-    rows = session.scalars(
-        sa.select(HandoverSection)
-        .where(
-            HandoverSection.handover_id == handover.id,
-            HandoverSection.section.in_(sorted(wanted)),  # only the ciphertexts wanted
-        )
-        .order_by(HandoverSection.version.desc())
-    )
+    rows = session.scalars(_LATEST_ROWS, {"handover_id": handover.id, "sections": sorted(wanted)})
     latest: dict[str, HandoverSection] = {}
     for row in rows:
         if row.section not in latest:
