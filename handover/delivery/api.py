@@ -60,21 +60,12 @@ def team_inbox(code: str) -> Response:
     if not policy.can_view_inbox(user, code):
         raise Forbidden("Only members of this team read its inbox.")
     limit = int_arg("limit", default=500, low=1, high=500)
-    rows = service.inbox(session, team_code=code, now=moment, limit=limit)
+    rows = service.read_inbox(session, user=user, team_code=code, now=moment, limit=limit)
+    session.commit()
     items = [
         {**metadata(h), "ack_due_at": h.ack_due_at, "overdue": service.is_overdue(h, moment)}
         for h in rows
     ]
-    audit.record(
-        session,
-        now=moment,
-        action="inbox.view",
-        actor_id=user.id,
-        object_type="team",
-        object_id=code,
-        details={"count": len(rows), **policy.describe(user)},
-    )
-    session.commit()
     return jsonify({"team": code, "handovers": items})
 
 

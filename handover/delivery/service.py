@@ -260,6 +260,23 @@ def inbox(session: Session, *, team_code: str, now: datetime, limit: int = 500) 
     return list(session.scalars(query))
 
 
+def read_inbox(
+    session: Session, *, user: User, team_code: str, now: datetime, limit: int = 500
+) -> list[Handover]:
+    """The team's inbox as ``inbox`` orders it, with the read in the audit log."""
+    rows = inbox(session, team_code=team_code, now=now, limit=limit)
+    audit.record(
+        session,
+        now=now,
+        action="inbox.view",
+        actor_id=user.id,
+        object_type="team",
+        object_id=team_code,
+        details={"count": len(rows), **policy.describe(user)},
+    )
+    return rows
+
+
 def post_message(
     session: Session,
     *,

@@ -66,16 +66,7 @@ def inbox(code: str | None) -> ResponseReturnValue:
         abort(404)
     if not policy.can_view_inbox(user, code):
         deny(user)
-    rows = service.inbox(session, team_code=code, now=moment)
-    audit.record(
-        session,
-        now=moment,
-        action="inbox.view",
-        actor_id=user.id,
-        object_type="team",
-        object_id=code,
-        details={"count": len(rows), **policy.describe(user)},
-    )
+    rows = service.read_inbox(session, user=user, team_code=code, now=moment)
     session.commit()
     items = [(row, service.is_overdue(row, moment)) for row in rows]
     return page("delivery/inbox.html", team=team, items=items, teams=team_names(session))
