@@ -2,7 +2,8 @@
 
 SQLite (the embedded default) runs in WAL mode with ``synchronous=FULL`` and a busy timeout, and
 every transaction starts with ``BEGIN IMMEDIATE`` so that two writers queue for the lock instead
-of failing half-way with "database is locked". PostgreSQL is reached through psycopg 3.
+of failing half-way with "database is locked"; only ``reading`` blocks, which never write, read
+without it. PostgreSQL is reached through psycopg 3.
 """
 
 from __future__ import annotations
@@ -145,7 +146,10 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def on_begin(connection: sa.Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        if connection.get_execution_options().get(_READING):
+            connection.exec_driver_sql("BEGIN")  # deferred: reads from a snapshot, no lock
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def init_app(app: Flask) -> None:
@@ -178,6 +182,30 @@ def get_session() -> Session:
         g.db_session = session_factory()()
     session: Session = g.db_session
     return session
+
+
+_READING = "handover_reading"
+
+
+@contextmanager
+def reading(session: Session) -> Iterator[Session]:
+    """Reads in a transaction of their own that, on SQLite, leaves the write lock to writers.
+
+    Only when ``session`` has no transaction going: the block's reads then run in one that
+    ends with the block, without expiring what it loaded. Inside a transaction already going,
+    the reads simply join it. Nothing in the block may write: a deferred SQLite transaction
+    cannot safely become a writer.
+    """
+    if session.in_transaction():
+        yield session
+        return
+    session.connection(execution_options={_READING: True})
+    try:
+        yield session
+    except BaseException:
+        session.rollback()
+        raise
+    session.commit()  # ends a transaction that wrote nothing; expire_on_commit is off
 
 
 @contextmanager

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from handover import create_app
-from handover.db import engine, transaction
+from handover.db import engine, reading, session_factory, transaction
 
 
 def test_sqlite_pragmas_and_immediate_transactions(app: Flask) -> None:
@@ -60,6 +60,46 @@ def test_two_writers_queue_instead_of_failing(app: Flask) -> None:
     assert errors == []
     with app.app_context(), transaction() as session:
         assert session.execute(sa.text("SELECT x FROM probe ORDER BY x")).scalars().all() == [1, 2]
+
+
+def test_reads_in_reading_neither_wait_for_nor_take_the_write_lock(app: Flask) -> None:
+    with app.app_context():
+        if engine().dialect.name != "sqlite":
+            pytest.skip("SQLite's write lock")
+        with transaction() as session:
+            session.execute(sa.text("CREATE TABLE probe (x int)"))
+    holding, release, errors = threading.Event(), threading.Event(), []
+
+    def write() -> None:
+        try:
+            with app.app_context(), transaction() as session:
+                session.execute(sa.text("INSERT INTO probe VALUES (1)"))
+                holding.set()
+                release.wait(60)  # the write lock is held until the reader has read
+        except Exception as error:  # reported to the test thread
+            errors.append(error)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    holding.wait(5)
+    with app.app_context(), session_factory()() as session:
+        with reading(session):
+            seen = session.execute(sa.text("SELECT count(*) FROM probe")).scalar_one()
+        # Read while the writer still held the lock (a queued reader would see its row).
+        still_held = not release.is_set() and writer.is_alive()
+        assert not session.in_transaction()
+    release.set()
+    writer.join()
+    assert (seen, still_held, errors) == (0, True, [])
+
+
+def test_reading_inside_a_transaction_joins_it(app: Flask) -> None:
+    with app.app_context(), transaction() as session:
+        session.execute(sa.text("CREATE TABLE probe (x int)"))
+        session.execute(sa.text("INSERT INTO probe VALUES (1)"))
+        with reading(session):
+            seen = session.execute(sa.text("SELECT count(*) FROM probe")).scalar_one()
+        assert (seen, session.in_transaction()) == (1, True)
 
 
 def test_sqlite_is_refused_for_a_multi_host_deployment(tmp_path: object) -> None:

@@ -7,7 +7,7 @@ from datetime import date, datetime, time
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload, lazyload
 
 from handover.auth.passwords import hash_password
 from handover.auth.tokens import hash_token, new_token
@@ -214,13 +214,21 @@ def issue_token(session: Session, *, user: User, now: datetime) -> str:
     return token
 
 
+# Built once. The team's coverage and closure days load only if the request needs them.
+_TOKEN = (
+    sa.select(ApiToken)
+    .where(ApiToken.token_hash == sa.bindparam("token_hash"), ApiToken.revoked_at.is_(None))
+    .options(
+        joinedload(ApiToken.user)
+        .joinedload(User.team)
+        .options(lazyload(Team.covers), lazyload(Team.closures))
+    )
+)
+
+
 def user_for_token(session: Session, token: str) -> User | None:
     """The active user a bearer token belongs to, or None."""
-    row = session.scalars(
-        sa.select(ApiToken).where(
-            ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None)
-        )
-    ).one_or_none()
+    row = session.scalars(_TOKEN, {"token_hash": hash_token(token)}).one_or_none()
     if row is None or not row.user.active:
         return None
     return row.user

@@ -81,9 +81,6 @@ def create_handover() -> tuple[Response, int]:
     if not policy.can_create(user):
         raise Forbidden("Only EDT workers file handovers.")
     payload = json_object()
-    # End the sign-in's read: on SQLite every transaction holds the write lock, and checking
-    # and sealing the record need no database, so other requests may write meanwhile.
-    session.commit()
     key = request.headers.get("Idempotency-Key")
     fingerprint = idempotency.request_hash("POST", request.path, request.get_data())
     ttl = timedelta(hours=current_app.config["IDEMPOTENCY_TTL_HOURS"])

@@ -34,7 +34,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, aliased
@@ -42,7 +42,7 @@ from sqlalchemy.orm import Session, aliased
 from handover import crypto
 from handover.db import new_id
 from handover.records import storage
-from handover.records.models import Handover, LinkDigest, LinkMatch
+from handover.records.models import Handover, HandoverSection, LinkDigest, LinkMatch
 
 CHILD_NHS = "child_nhs_number"
 CHILD_NAME_DOB = "child_name_dob"
@@ -204,19 +204,51 @@ def _crime_reference(session: Session, handover: Handover) -> str | None:
 # Writing the index.
 
 
+@dataclass(frozen=True)
+class Digests:
+    """A record's digests, worked out before its transaction: HMACs need no database."""
+
+    rows: list[dict[str, Any]]  # every kind but crime references, ready to insert
+    crimes: dict[str, str]  # crime-reference digest -> normalised value
+
+
+def digests_of(handover: Handover, record: Mapping[str, Any]) -> Digests:
+    """The digests of the record's identifiers (its local authority qualifies in-hours ids)."""
+    keyring = crypto.current_keyring()
+    values = link_values(record, local_authority=handover.local_authority_code)
+    rows = {
+        (kind, digest(keyring, kind, value)): None
+        for kind, found in values.items()
+        if kind != CRIME_REFERENCE
+        for value in found
+    }
+    return Digests(
+        rows=[
+            # match_id: the same keys as the crime rows', so that one INSERT takes all of them
+            {"handover_id": handover.id, "kind": kind, "digest": value, "match_id": None}
+            for kind, value in rows
+        ],
+        crimes={digest(keyring, CRIME_REFERENCE, v): v for v in values[CRIME_REFERENCE]},
+    )
+
+
 def index_record(
     session: Session, handover: Handover, record: Mapping[str, Any], *, fresh: bool = False
 ) -> None:
-    """Replace the record's digests with those of its current content (create, update, addendum).
+    """Replace the record's digests with those of its current content (update, addendum)."""
+    write_index(session, handover, digests_of(handover, record), fresh=fresh)
+
+
+def write_index(
+    session: Session, handover: Handover, found: Digests, *, fresh: bool = False
+) -> None:
+    """Store the record's digests in place of any it had, matching crime references exactly.
 
     ``fresh``: the record was created in this transaction and has no digests yet, so there are
     none to look up and delete. Call it after the change's audit row, so that on PostgreSQL the
     audit chain's lock is taken before the crime-reference locks, in the same order by every
     writer.
     """
-    keyring = crypto.current_keyring()
-    values = link_values(record, local_authority=handover.local_authority_code)
-    crimes = {digest(keyring, CRIME_REFERENCE, value): value for value in values[CRIME_REFERENCE]}
     old_crimes = (
         []
         if fresh
@@ -226,32 +258,20 @@ def index_record(
             )
         ).all()
     )
-    _lock(session, set(crimes) | set(old_crimes))
+    _lock(session, set(found.crimes) | set(old_crimes))
     if not fresh:
         remove(session, handover)
-    rows = [
-        {
-            "handover_id": handover.id,
-            "kind": kind,
-            "digest": digest(keyring, kind, value),
-            "match_id": None,  # the same keys as the crime rows': one INSERT for all of them
-        }
-        for kind, found in values.items()
-        if kind != CRIME_REFERENCE
-        for value in found
-    ]
-    rows += [
+    rows = found.rows + [
         {
             "handover_id": handover.id,
             "kind": CRIME_REFERENCE,
             "digest": crime_digest,
             "match_id": _match(session, crime_digest, value),
         }
-        for crime_digest, value in sorted(crimes.items())
+        for crime_digest, value in sorted(found.crimes.items())
     ]
-    unique = list({(row["kind"], row["digest"]): row for row in rows}.values())
-    if unique:
-        session.execute(sa.insert(LinkDigest).execution_options(render_nulls=True), unique)
+    if rows:  # straight to the connection: nothing the insert depends on waits to be flushed
+        session.connection().execute(_INSERT_DIGESTS, rows)
 
 
 def remove(session: Session, handover: Handover) -> None:
@@ -276,38 +296,69 @@ def _lock(session: Session, digests: Iterable[str]) -> None:
 
 
 # Built once: a statement built per call costs more to construct and key than to run.
+_INSERT_DIGESTS = sa.insert(cast(sa.Table, LinkDigest.__table__))
 _GROUPS = (
     sa.select(LinkMatch.id)
     .where(LinkMatch.kind == CRIME_REFERENCE, LinkMatch.digest == sa.bindparam("digest"))
     .order_by(LinkMatch.id)
 )
+_INSERT_GROUP = sa.insert(cast(sa.Table, LinkMatch.__table__))
+_LATEST_POLICE = (
+    sa.select(HandoverSection.version)
+    .where(HandoverSection.handover_id == Handover.id, HandoverSection.section == "police")
+    .order_by(HandoverSection.version.desc())
+    .limit(1)
+    .correlate(Handover)
+    .scalar_subquery()
+)
+# A few readable members of a group, each with its newest police section, in one query.
 _MEMBERS = (
-    sa.select(Handover)
+    sa.select(
+        Handover.id, Handover.wrapped_dek, HandoverSection.version, HandoverSection.ciphertext
+    )
     .join(LinkDigest, LinkDigest.handover_id == Handover.id)
-    .where(LinkDigest.match_id == sa.bindparam("group"))
+    .join(
+        HandoverSection,
+        sa.and_(
+            HandoverSection.handover_id == Handover.id,
+            HandoverSection.section == "police",
+            HandoverSection.version == _LATEST_POLICE,
+        ),
+    )
+    .where(LinkDigest.match_id == sa.bindparam("group"), Handover.wrapped_dek.is_not(None))
     .limit(3)
 )
 
 
 def _match(session: Session, crime_digest: str, value: str) -> str:
-    """The exact-match group of this crime reference: one whose value is equal, or a new one."""
-    groups = session.scalars(_GROUPS, {"digest": crime_digest}).all()
-    for group in groups:
-        if _group_value(session, group) == value:
+    """The exact-match group of this crime reference: one whose value is equal, or a new one.
+
+    Plain statements on the transaction's connection: they need nothing flushed first.
+    """
+    connection = session.connection()
+    for group in connection.execute(_GROUPS, {"digest": crime_digest}).scalars().all():
+        if _group_value(connection, group) == value:
             return group
-    created = LinkMatch(id=new_id(), kind=CRIME_REFERENCE, digest=crime_digest)
-    session.add(created)
-    session.flush()
-    return created.id
+    created = new_id()
+    connection.execute(
+        _INSERT_GROUP, {"id": created, "kind": CRIME_REFERENCE, "digest": crime_digest}
+    )
+    return created
 
 
-def _group_value(session: Session, group: str) -> str | None:
+def _group_value(connection: sa.Connection, group: str) -> str | None:
     """The decrypted value the group's members share (None if no member is left or readable)."""
-    members = session.scalars(_MEMBERS, {"group": group})
-    for member in members:
-        value = _crime_reference(session, member)
-        if value is not None:
-            return value
+    for member in connection.execute(_MEMBERS, {"group": group}):
+        try:
+            dek = storage.unwrap_key(member.id, member.wrapped_dek)
+            police = storage.open_ciphertext(
+                dek, member.id, member.version, "police", member.ciphertext
+            )
+        except crypto.CryptoError:
+            continue
+        found = link_values({"police": police}, local_authority=None)[CRIME_REFERENCE]
+        if found:
+            return next(iter(found))
     return None
 
 

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 from handover.errors import flatten_messages
 
 if TYPE_CHECKING:
+    from handover.records.schema_check import Check
     from handover.records.schemas import HandoverRecordSchema
 
 LEVEL_4 = "level_4_child_protection"
@@ -69,18 +70,23 @@ def nhs_number_valid(value: str) -> bool:
 
 
 @functools.cache
-def _record_schema() -> HandoverRecordSchema:
+def _record_schema() -> tuple[HandoverRecordSchema, Check | None]:
     # Imported here, not at the top: the schemas import nhs_number_valid from this module.
+    from handover.records.schema_check import compile_check
     from handover.records.schemas import HandoverRecordSchema
 
-    return HandoverRecordSchema()
+    schema = HandoverRecordSchema()
+    return schema, compile_check(schema)
 
 
 def validate_draft(payload: object) -> dict[str, list[str]]:
     """Return ``{}`` if ``payload`` is a well-formed (maybe partial) record, else path: messages."""
     if not isinstance(payload, Mapping):
         return {"_schema": ["A handover record must be a JSON object."]}
-    return flatten_messages(_record_schema().validate(payload))
+    schema, quick = _record_schema()
+    if quick is not None and quick(payload):  # well formed: no messages to collect
+        return {}
+    return flatten_messages(schema.validate(payload))
 
 
 def validate_submit(record: Mapping[str, Any], *, today: date) -> dict[str, list[str]]:

@@ -21,9 +21,14 @@ def _dumps(value: Any) -> bytes:
 
 def open_key(handover: Handover) -> bytes:
     """Unwrap the record's data key; a shredded record has none."""
-    if handover.wrapped_dek is None:
-        raise crypto.CryptoError(f"record {handover.id} has no data key (shredded)")
-    return crypto.unwrap_dek(crypto.current_keyring(), handover.wrapped_dek, record_id=handover.id)
+    return unwrap_key(handover.id, handover.wrapped_dek)
+
+
+def unwrap_key(record_id: str, wrapped_dek: bytes | None) -> bytes:
+    """Unwrap a record's data key read as plain columns; a shredded record has none."""
+    if wrapped_dek is None:
+        raise crypto.CryptoError(f"record {record_id} has no data key (shredded)")
+    return crypto.unwrap_dek(crypto.current_keyring(), wrapped_dek, record_id=record_id)
 
 
 def give_key(handover: Handover) -> bytes:
@@ -49,13 +54,20 @@ def seal_section(dek: bytes, handover_id: str, version: int, section: str, value
 
 def open_section(dek: bytes, row: HandoverSection) -> Any:
     """Decrypt one stored section row."""
+    return open_ciphertext(dek, row.handover_id, row.version, row.section, row.ciphertext)
+
+
+def open_ciphertext(
+    dek: bytes, handover_id: str, version: int, section: str, ciphertext: bytes
+) -> Any:
+    """Decrypt one section's ciphertext, stored for exactly this record, version and section."""
     plaintext = crypto.decrypt(
         dek,
-        row.ciphertext,
+        ciphertext,
         table=SECTION_TABLE,
-        record_id=row.handover_id,
-        version=row.version,
-        section=row.section,
+        record_id=handover_id,
+        version=version,
+        section=section,
     )
     return json.loads(plaintext)
 
