@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import sqlalchemy as sa
 from flask import current_app
@@ -25,7 +25,6 @@ from handover.directory.models import Team, User
 from handover.notifications import digest, email, outbox, webhooks
 from handover.notifications.models import ERROR_LENGTH, KINDS, OutboxMessage, TeamWebhook
 from handover.notifications.outbox import Claim, clean_address, clean_addresses, key, write_rows
-from handover.records.models import Handover
 from handover.timeutil import isoformat
 
 AUDIENCES = ("team", "managers", "admins")
@@ -33,6 +32,19 @@ AUDIENCES = ("team", "managers", "admins")
 NO_WEBHOOK_KINDS = ("alert", "digest")
 _BATCH_CACHE = "handover.batch_cache"
 T = TypeVar("T")
+
+
+class Notified(Protocol):
+    """What a notification says of a handover (a ``Handover``, or the columns a tick holds)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def reference(self) -> str: ...
+    @property
+    def team_code(self) -> str | None: ...
+    @property
+    def status(self) -> str: ...
 
 
 @contextmanager
@@ -95,7 +107,7 @@ def enqueue(
     session: Session,
     *,
     kind: str,
-    handover: Handover | None,
+    handover: Notified | None,
     team_code: str | None,
     now: datetime,
     audience: str = "team",

@@ -15,7 +15,8 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from handover import create_app, crypto
+from handover import audit, create_app, crypto
+from handover.audit import AuditEvent
 from handover.db import transaction
 from handover.delivery import scheduled
 from handover.delivery.models import ScheduledJob
@@ -210,3 +211,67 @@ def test_tick_reports_what_it_did(app: Flask, api: Api) -> None:
     assert handover_row(app, handover_id).delivered_at == datetime.fromisoformat(
         "2026-11-30T10:00:00+00:00"
     )
+
+
+def test_one_batch_of_mixed_work_ends_each_handover_as_if_it_were_alone(
+    app: Flask, api: Api
+) -> None:
+    escalating = create(api, record_for("northvale-east-fst"))
+    submit_at(app, escalating, MONDAY_10)
+    assert tick(app, MONDAY_10).delivered == 1
+    unreachable, plain = create(api, record_for("southmoor-fst")), create(api, record_for())
+    at = MONDAY_10 + timedelta(hours=1)  # both levels of the first are due, and both transfers
+    for handover_id in (unreachable, plain):
+        assert submit_at(app, handover_id, at) == at
+
+    counts = tick(app, at)
+    assert (counts.claimed, counts.delivered, counts.escalated, counts.failed) == (4, 2, 2, 0)
+    assert event_kinds(app, escalating)[-3:] == ["delivered", "escalated", "escalated"]
+    assert handover_row(app, escalating).escalation_level == 2
+    assert event_kinds(app, plain)[-1] == "delivered"
+    assert event_kinds(app, unreachable)[-3:] == [
+        "delivered",
+        "escalation_unreachable",
+        "escalation_unreachable",
+    ]
+    events = api.get(f"/handovers/{unreachable}/events", as_="edt_manager").get_json()["events"]
+    assert [e["detail"] for e in events if e["kind"] == "escalation_unreachable"] == [
+        "Escalation level 1 (team_manager) has nobody to notify at southmoor-fst.",
+        "Escalation level 2 (service_manager) has nobody to notify at southmoor-fst.",
+    ]
+    escalated = api.get(f"/handovers/{escalating}/events", as_="edt_manager").get_json()["events"]
+    assert [e["detail"] for e in escalated if e["kind"] == "escalated"] == [
+        "Level 1: not acknowledged by 2026-11-30T10:30:00Z; notifying team_manager.",
+        "Level 2: not acknowledged by 2026-11-30T10:30:00Z; notifying service_manager.",
+    ]
+    for handover_id in (unreachable, plain):
+        assert jobs(app, handover_id) == {
+            "transfer:<id>": "done",
+            "escalate:<id>:1": "pending",
+            "escalate:<id>:2": "pending",
+        }
+    assert [k for k, _, _ in outbox(app, plain)] == ["delivered"]
+    with app.app_context(), transaction() as session:
+        audited = session.execute(
+            sa.select(AuditEvent.object_id, AuditEvent.action).where(
+                AuditEvent.action.in_(["handover.delivered", "handover.escalated"])
+            )
+        ).all()
+        assert sorted(audited) == sorted(
+            [(escalating, "handover.delivered"), (escalating, "handover.escalated")]
+            + [(escalating, "handover.escalated")]
+            + [(h, "handover.delivered") for h in (unreachable, plain)]
+        )
+        assert audit.verify(session, keyring=crypto.current_keyring()).ok
+
+
+def test_a_batch_run_inside_a_callers_transaction_leaves_its_objects_current(
+    app: Flask, api: Api
+) -> None:
+    handover_id = create(api, record_for())
+    submit_at(app, handover_id, MONDAY_10)
+    with app.app_context(), transaction() as session:
+        handover = session.get(Handover, handover_id)
+        assert handover is not None and handover.status == "scheduled"
+        assert scheduled.run_due(session, now=MONDAY_10, limit=10).delivered == 1
+        assert (handover.status, handover.delivered_at) == ("delivered", MONDAY_10)

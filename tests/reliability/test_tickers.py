@@ -6,10 +6,12 @@ Every ticker runs the production command with a fixed clock ``T``. Each round re
 one transaction of the test's own: handovers due for transfer, and handovers delivered two hours
 before ``T`` whose two escalation levels are due. The victim ticks often and takes everything due
 in one batch; its transactions are traced (``tests.reliability.traced``). Rounds take turns to kill
-it a random few milliseconds after it starts writing a delivery or escalation (inside the
-uncommitted transaction), at a random moment, or while it is talking to the mail server or the
-webhook receiver (between a notification's committed claim and its recorded outcome). When the
-other tickers take a wave first, another wave is released for the aim.
+it inside a delivery or escalation batch (at a random moment between its lock on the claimed
+handovers and its commit: the batch writes its rows together as it ends, so the kills land before,
+among and after those writes, all uncommitted), at a random moment, or while it is talking to the
+mail server or the webhook receiver (between a notification's committed claim and its recorded
+outcome). When the other tickers take a wave first, or the victim commits before the aimed
+moment, another wave is released for the aim.
 
 Two control handovers run the same course in the test process with nobody killed, and every other
 handover must end exactly like its control: the same events at the same instants, jobs, outbox
@@ -70,9 +72,14 @@ ROUNDS = scaled(6)
 PER_KIND = 3  # handovers of each kind released per round
 HEALTHY_TICKERS = 2
 AIM_SECONDS = 1.5  # how long an aimed kill waits for the victim to be where it aims
-AIM_TRIES = 4  # waves released for one aimed kill, while other tickers take the waves first
+AIM_TRIES = 6  # waves released for one aimed kill, while other tickers take the waves first
 READY_SECONDS = 60.0
 QUIET_SECONDS = 60.0 * SCALE
+
+
+# The statements that claim due jobs, and that lock the claimed jobs' handovers for the batch.
+CLAIM = "SELECT scheduled_job.id, scheduled_job.kind"
+HOLD = "SELECT handover.id, handover.reference, handover.status"
 
 
 @dataclass
@@ -84,8 +91,19 @@ class Transaction:
     statements: list[str]
 
     def writes_delivery(self) -> bool:
-        """It delivered or escalated something (every transition writes an event)."""
-        return any(s.startswith("INSERT INTO handover_event") for s in self.statements)
+        """It claimed due jobs and locked their handovers to deliver or escalate them.
+
+        A tick's batch writes its events, audit entries and other rows together as it ends, so
+        it is a delivery from the moment it holds the handovers (a claim that found no work
+        locks none): a kill from then until its commit must leave nothing of it behind.
+        """
+        return any(s.startswith(CLAIM) for s in self.statements) and any(
+            s.startswith(HOLD) for s in self.statements
+        )
+
+    def last_statement(self) -> str:
+        """What it had just run: the statement's verb and table."""
+        return " ".join(self.statements[-1].split()[:3]) if self.statements else "nothing"
 
     def claims_notification(self) -> bool:
         """It leased an outbox row for sending."""
@@ -140,10 +158,11 @@ def _read(trace: Path, since: int = 0) -> list[Transaction]:
 
 @dataclass
 class Landing:
-    """Where a SIGKILL found the victim."""
+    """Where a SIGKILL found the victim, and the statement it had just run there."""
 
     mode: str
     place: str
+    after: str
 
 
 def _aim(victim: Victim, mode: str, since: int, receivers: Receivers) -> bool:
@@ -199,7 +218,8 @@ class Victim:
     def kill(self, *, mode: str) -> Landing:
         assert self.proc is not None
         self.proc.kill()
-        return Landing(mode, place(_read(self.trace)))
+        found = _read(self.trace)
+        return Landing(mode, place(found), found[-1].last_statement() if found else "nothing")
 
 
 def _release(app: Flask, *, transfers: Sequence[str], escalations: Sequence[str]) -> None:
@@ -357,12 +377,21 @@ def _kill_rounds(
             if mode == RANDOM:
                 time.sleep(rng.uniform(0, 0.4))
             elif _aim(victim, mode, since, receivers):  # else others took the wave: again
-                time.sleep(rng.uniform(0, 0.03) if mode == IN_DELIVERY else 0)
-                break
+                if mode != IN_DELIVERY or _still_inside(victim, since, rng):
+                    break
         landings.append(victim.kill(mode=mode))
         victim.start()
         wait_until(victim.ready, seconds=READY_SECONDS, what="the restarted victim's first tick")
     return released, landings
+
+
+def _still_inside(victim: Victim, since: int, rng: random.Random) -> bool:
+    """Wait a random part of the shortest delivery the victim committed yet, so that kills land
+    anywhere from its hold on the handovers to just before its commit; then say whether it is
+    still inside (if it committed meanwhile, the caller aims at the next wave)."""
+    taken = _write_durations(victim.folder)
+    time.sleep(rng.uniform(0, taken[0] / 1000 * 0.8 if taken else 0.005))
+    return place(_read(victim.trace, since)) == IN_DELIVERY
 
 
 def _left_sending(app: Flask) -> int:
@@ -413,6 +442,9 @@ def test_tickers_killed_mid_transaction_deliver_and_notify_exactly_once(
             "database": app.extensions["handover.engine"].dialect.name,
             "handovers": len(released.transfers) + len(released.escalations),
             "kills": Counter(f"{k.mode} -> {k.place}" for k in landings),
+            "killed_in_delivery_after": Counter(
+                k.after for k in landings if k.place == IN_DELIVERY
+            ),
             "left_sending_by_kills": left_sending,
             "victim_write_transaction_ms": _write_durations(tmp_path),
         },
