@@ -134,6 +134,9 @@ def make_engine(url: str) -> Engine:
     )
 
 
+WAL_CHECKPOINT_PAGES = 10_000
+
+
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -142,6 +145,10 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
+        # Checkpoint every 10,000 WAL pages (about 40 MB), not SQLite's 1,000: a page written
+        # again and again (an index's last leaf, the audit head) is copied back once a round,
+        # and a morning's deliveries spent a quarter of their time checkpointing at 1,000.
+        cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

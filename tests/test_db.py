@@ -20,13 +20,17 @@ def test_sqlite_pragmas_and_immediate_transactions(app: Flask) -> None:
         with engine().connect() as connection:
             pragma = {
                 name: connection.exec_driver_sql(f"PRAGMA {name}").scalar()
-                for name in ("journal_mode", "synchronous", "busy_timeout", "foreign_keys")
-            }
+                for name in (
+                    "journal_mode", "synchronous", "busy_timeout", "foreign_keys",
+                    "wal_autocheckpoint",
+                )
+            }  # fmt: skip
         assert pragma == {
             "journal_mode": "wal",
             "synchronous": 2,
             "busy_timeout": 30000,
             "foreign_keys": 1,
+            "wal_autocheckpoint": 10_000,
         }
         with transaction() as session:
             # BEGIN IMMEDIATE takes the write lock at once.
