@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
 
 from handover import crypto
-from handover.db import Base, UTCDateTime
+from handover.db import Base, UTCDateTime, bulk_insert, insert_rows
 
 GENESIS_MAC = bytes(32)
 
@@ -41,7 +41,7 @@ class AuditEvent(Base):
 
 
 # Built once: ``record_many`` writes a batch's entries with it.
-_INSERT_EVENT = sa.insert(cast(sa.Table, AuditEvent.__table__))
+_INSERT_EVENT = bulk_insert(cast(sa.Table, AuditEvent.__table__))
 
 
 class AuditHead(Base):
@@ -210,7 +210,7 @@ def record_many(session: Session, *, now: datetime, entries: Sequence[Entry]) ->
         )
         mac = new_mac
     connection = session.connection()
-    connection.execute(_INSERT_EVENT, rows)
+    insert_rows(connection, _INSERT_EVENT, rows)
     connection.execute(_UPDATE_HEAD, {"new_seq": seq, "new_mac": mac})
     head.seq, head.mac = seq, mac
     return len(rows)

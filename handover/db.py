@@ -9,7 +9,7 @@ without it. PostgreSQL is reached through psycopg 3.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -101,7 +101,65 @@ def deferred_inserts(session: Session) -> Iterator[None]:
     finally:
         session.info.pop(_DEFERRED, None)
     for statement, rows in pending.items():
-        session.execute(statement, rows)
+        insert_rows(session, statement, rows)
+
+
+_COPYABLE: dict[sa.Insert, sa.Table] = {}
+
+
+def bulk_insert(table: sa.Table) -> sa.Insert:
+    """``INSERT INTO table`` of whole rows, which ``insert_rows`` may send as a COPY."""
+    statement = sa.insert(table)
+    _COPYABLE[statement] = table
+    return statement
+
+
+def insert_rows(
+    executor: Session | sa.Connection, statement: sa.Insert, rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """Run ``statement`` for every row at once: one executemany, on PostgreSQL maybe one COPY.
+
+    PostgreSQL runs each row of an executemany as a statement of its own; a COPY streams them.
+    It is used for statements made by ``bulk_insert`` whose rows give every column that has a
+    default (COPY applies none of SQLAlchemy's), with each value through its column's type.
+    """
+    table = _COPYABLE.get(statement)
+    if isinstance(executor, Session):
+        if table is None or len(rows) < 2:
+            executor.execute(statement, rows)
+            return
+        executor.flush()  # the COPY goes below the ORM: what it may refer to is written first
+        executor = executor.connection()
+    keys = list(rows[0]) if rows else []
+    raw = executor.connection.driver_connection
+    if (
+        table is None
+        or executor.dialect.name != "postgresql"
+        or raw is None
+        or len(rows) < 2
+        or {c.key for c in table.columns if c.default is not None} - set(keys)
+    ):
+        executor.execute(statement, rows)
+        return
+    _copy(raw, executor.dialect, table, keys, rows)
+
+
+def _copy(
+    raw: Any, dialect: Dialect, table: sa.Table, keys: list[str], rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """COPY the rows into the table through psycopg, each value through its column's type."""
+    columns = [table.c[key] for key in keys]
+    processors = [column.type.bind_processor(dialect) for column in columns]
+    names = ", ".join(dialect.identifier_preparer.quote(column.name) for column in columns)
+    command = f"COPY {dialect.identifier_preparer.format_table(table)} ({names}) FROM STDIN"
+    with raw.cursor() as cursor, cursor.copy(command) as copy:
+        for row in rows:
+            copy.write_row(
+                [
+                    row[key] if process is None else process(row[key])
+                    for key, process in zip(keys, processors, strict=True)
+                ]
+            )
 
 
 def insert_later(session: Session, statement: sa.Insert, row: dict[str, Any]) -> None:

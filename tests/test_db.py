@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime, timedelta
+from typing import cast
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
 from flask import Flask
 
 from handover import create_app
-from handover.db import engine, reading, session_factory, transaction
+from handover.audit import AuditEvent
+from handover.db import bulk_insert, engine, insert_rows, reading, session_factory, transaction
 
 
 def test_sqlite_pragmas_and_immediate_transactions(app: Flask) -> None:
@@ -99,11 +103,57 @@ def test_reads_in_reading_neither_wait_for_nor_take_the_write_lock(app: Flask) -
 
 def test_reading_inside_a_transaction_joins_it(app: Flask) -> None:
     with app.app_context(), transaction() as session:
-        session.execute(sa.text("CREATE TABLE probe (x int)"))
+        # Temporary: a table left behind in the shared PostgreSQL database fails `db check`.
+        session.execute(sa.text("CREATE TEMPORARY TABLE probe (x int)"))
         session.execute(sa.text("INSERT INTO probe VALUES (1)"))
         with reading(session):
             seen = session.execute(sa.text("SELECT count(*) FROM probe")).scalar_one()
         assert (seen, session.in_transaction()) == (1, True)
+
+
+LONDON = ZoneInfo("Europe/London")
+
+
+def _entries(at: datetime, count: int) -> list[dict[str, object]]:
+    return [
+        {
+            "seq": n,
+            "at": at + timedelta(minutes=n),
+            "actor_id": None if n % 2 else f"user-{n}",
+            "action": "probe",
+            "object_type": None,
+            "object_id": None,
+            "details": '{"a":"\\\t\\n,|"}',  # what a COPY stream escapes
+            "prev_mac": "0" * 64,
+            "mac": f"{n:064d}",
+        }
+        for n in range(1, count + 1)
+    ]
+
+
+def test_rows_inserted_at_once_read_back_as_given(app: Flask) -> None:
+    # On PostgreSQL these rows go by COPY; elsewhere by one executemany.
+    statement = bulk_insert(cast(sa.Table, AuditEvent.__table__))
+    rows = _entries(datetime(2026, 7, 1, 3, 10, tzinfo=LONDON), 3)  # BST: UTC+1
+    with app.app_context():
+        with transaction() as session:
+            insert_rows(session, statement, rows)
+        with transaction() as session:
+            stored = session.scalars(sa.select(AuditEvent).order_by(AuditEvent.seq)).all()
+            got = [{column: getattr(event, column) for column in rows[0]} for event in stored]
+    assert got == rows  # the same instants, stored and read back in UTC
+    assert [event["at"].tzinfo for event in got] == [UTC] * 3
+
+
+def test_rows_inserted_at_once_still_refuse_a_naive_time(app: Flask) -> None:
+    statement = bulk_insert(cast(sa.Table, AuditEvent.__table__))
+    rows = _entries(datetime(2026, 7, 1, 3, 10), 3)
+    with app.app_context():
+        with pytest.raises((ValueError, sa.exc.StatementError), match="naive datetime refused"):
+            with transaction() as session:
+                insert_rows(session, statement, rows)
+        with transaction() as session:
+            assert session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)) == 0
 
 
 def test_sqlite_is_refused_for_a_multi_host_deployment(tmp_path: object) -> None:

@@ -21,8 +21,8 @@ from typing import Any, Protocol, cast
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from handover import audit, crypto
-from handover.db import insert_later, new_id
+from handover import audit
+from handover.db import bulk_insert, insert_later, insert_rows, new_id
 from handover.delivery import escalation
 from handover.delivery.models import ScheduledJob
 from handover.directory import service as directory
@@ -34,8 +34,8 @@ from handover.records.service import EVENT_TABLE, record_event
 from handover.timeutil import isoformat
 
 # Built once: ``db.deferred_inserts`` gathers a batch's rows by statement.
-_JOB_INSERT = sa.insert(cast(sa.Table, ScheduledJob.__table__))
-_EVENT_INSERT = sa.insert(cast(sa.Table, HandoverEvent.__table__))
+_JOB_INSERT = bulk_insert(cast(sa.Table, ScheduledJob.__table__))
+_EVENT_INSERT = bulk_insert(cast(sa.Table, HandoverEvent.__table__))
 _HANDOVERS = cast(sa.Table, Handover.__table__)
 
 
@@ -154,7 +154,7 @@ class Batch:
                 sa.update(_HANDOVERS).where(_HANDOVERS.c.id.in_(ids)).values(dict(changes))
             )
         if self.events:
-            session.execute(_EVENT_INSERT, self.events)
+            insert_rows(session, _EVENT_INSERT, self.events)
         audit.record_many(session, now=self.now, entries=self.entries)
         self.events, self.entries, self.updates = [], [], {}
 
@@ -208,9 +208,7 @@ class _Batched:
 
 def _seal_detail(held: Held, event_id: str, text: str) -> bytes:
     """As ``record_event`` seals an event's detail: under the record's own data key."""
-    if held.wrapped_dek is None:
-        raise crypto.CryptoError(f"record {held.id} has no data key (shredded)")
-    dek = crypto.unwrap_dek(crypto.current_keyring(), held.wrapped_dek, record_id=held.id)
+    dek = storage.unwrap_key(held.id, held.wrapped_dek)
     return storage.seal_text(
         dek, table=EVENT_TABLE, record_id=held.id, version=0, place=event_id, text=text
     )
