@@ -22,48 +22,34 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from handover import audit
-from handover.db import bulk_insert, insert_later, insert_rows, new_id
+from handover.db import bulk_insert, insert_later, insert_rows
 from handover.delivery import escalation
 from handover.delivery.models import ScheduledJob
 from handover.directory import service as directory
 from handover.directory.models import Team
 from handover.notifications import service as notifications
-from handover.records import storage
-from handover.records.models import Handover, HandoverEvent
-from handover.records.service import EVENT_TABLE, record_event
+from handover.records.models import Handover
+from handover.records.service import INSERT_EVENT, Eventful, event_records, record_event
 from handover.timeutil import isoformat
 
 # Built once: ``db.deferred_inserts`` gathers a batch's rows by statement.
 _JOB_INSERT = bulk_insert(cast(sa.Table, ScheduledJob.__table__))
-_EVENT_INSERT = bulk_insert(cast(sa.Table, HandoverEvent.__table__))
 _HANDOVERS = cast(sa.Table, Handover.__table__)
 
 
-class Subject(Protocol):
+class Subject(notifications.Notified, Eventful, Protocol):
     """What a transition reads of a handover: an ORM ``Handover`` or a tick's ``Held`` row."""
 
     @property
-    def id(self) -> str: ...
-    @property
-    def reference(self) -> str: ...
-    @property
-    def status(self) -> str: ...
-    @property
     def urgency(self) -> str | None: ...
-    @property
-    def team_code(self) -> str | None: ...
     @property
     def author_team_code(self) -> str: ...
     @property
     def delivery_round(self) -> int: ...
     @property
-    def current_version(self) -> int: ...
-    @property
     def escalation_level(self) -> int: ...
     @property
     def escalation_ladder(self) -> str | None: ...
-    @property
-    def wrapped_dek(self) -> bytes | None: ...
 
 
 class Writer(Protocol):
@@ -154,7 +140,7 @@ class Batch:
                 sa.update(_HANDOVERS).where(_HANDOVERS.c.id.in_(ids)).values(dict(changes))
             )
         if self.events:
-            insert_rows(session, _EVENT_INSERT, self.events)
+            insert_rows(session, INSERT_EVENT, self.events)
         audit.record_many(session, now=self.now, entries=self.entries)
         self.events, self.entries, self.updates = [], [], {}
 
@@ -171,47 +157,21 @@ class _Batched:
         return self.held
 
     def event(self, *, kind: str, to_status: str | None = None, detail: str | None = None) -> None:
-        held, now = self.held, self.batch.now
-        event_id = new_id()
-        self.batch.events.append(
-            {
-                "id": event_id,
-                "handover_id": held.id,
-                "at": now,
-                "actor_id": None,
-                "kind": kind,
-                "from_status": held.status,
-                "to_status": to_status or held.status,
-                "version": held.current_version,
-                "detail": _seal_detail(held, event_id, detail) if detail else None,
-            }
+        row, entry = event_records(
+            self.held,
+            now=self.batch.now,
+            actor_id=None,
+            kind=kind,
+            to_status=to_status,
+            detail=detail,
         )
-        self.batch.entries.append(
-            audit.Entry(
-                action=f"handover.{kind}",
-                actor_id=None,
-                object_type="handover",
-                object_id=held.id,
-                details={
-                    "from": held.status,
-                    "to": to_status or held.status,
-                    "reference": held.reference,
-                },
-            )
-        )
+        self.batch.events.append(row)
+        self.batch.entries.append(entry)
 
     def update(self, **values: Any) -> None:
         for name, value in values.items():
             setattr(self.held, name, value)
         self.batch.updates.setdefault(self.held.id, {}).update(values)
-
-
-def _seal_detail(held: Held, event_id: str, text: str) -> bytes:
-    """As ``record_event`` seals an event's detail: under the record's own data key."""
-    dek = storage.unwrap_key(held.id, held.wrapped_dek)
-    return storage.seal_text(
-        dek, table=EVENT_TABLE, record_id=held.id, version=0, place=event_id, text=text
-    )
 
 
 def lock(session: Session, handover: Handover) -> Handover:

@@ -10,14 +10,14 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from handover import audit
 from handover.auth import policy
-from handover.db import insert_later, new_id, reading
+from handover.db import bulk_insert, insert_later, new_id, reading
 from handover.delivery.models import ScheduledJob
 from handover.directory import service as directory
 from handover.directory.models import LocalAuthority, Team, TeamCoverage, User
@@ -52,12 +52,66 @@ def next_reference(session: Session, *, now: datetime) -> str:
     return f"HO-{year}-{last:06d}"
 
 
-_INSERT_EVENT = sa.insert(HandoverEvent)
+# Written one at a time by ``record_event``, or a tick's batch at once (on PostgreSQL by COPY).
+INSERT_EVENT = bulk_insert(cast(sa.Table, HandoverEvent.__table__))
 _HANDOVER_TABLE = cast(sa.Table, Handover.__table__)
 _HANDOVER_COLUMNS = tuple(_HANDOVER_TABLE.columns)
 _INSERT_HANDOVER = sa.insert(_HANDOVER_TABLE)
 _INSERT_VERSION = sa.insert(cast(sa.Table, HandoverVersion.__table__))
 _INSERT_SECTIONS = sa.insert(cast(sa.Table, HandoverSection.__table__))
+
+
+class Eventful(Protocol):
+    """What an event records of its handover: a ``Handover``, or the columns a tick holds."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def reference(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def current_version(self) -> int: ...
+    @property
+    def wrapped_dek(self) -> bytes | None: ...
+
+
+def event_records(
+    subject: Eventful,
+    *,
+    now: datetime,
+    actor_id: str | None,
+    kind: str,
+    to_status: str | None = None,
+    detail: str | None = None,
+) -> tuple[dict[str, Any], audit.Entry]:
+    """An event's row (its detail sealed under the record's key) and the audit entry of it."""
+    event_id, to_status = new_id(), to_status or subject.status
+    sealed = None
+    if detail:
+        dek = storage.unwrap_key(subject.id, subject.wrapped_dek)
+        sealed = storage.seal_text(
+            dek, table=EVENT_TABLE, record_id=subject.id, version=0, place=event_id, text=detail
+        )
+    row = {
+        "id": event_id,
+        "handover_id": subject.id,
+        "at": now,
+        "actor_id": actor_id,
+        "kind": kind,
+        "from_status": subject.status,
+        "to_status": to_status,
+        "version": subject.current_version,
+        "detail": sealed,
+    }
+    entry = audit.Entry(
+        action=f"handover.{kind}",
+        actor_id=actor_id,
+        object_type="handover",
+        object_id=subject.id,
+        details={"from": subject.status, "to": to_status, "reference": subject.reference},
+    )
+    return row, entry
 
 
 def record_event(
@@ -75,34 +129,16 @@ def record_event(
     The event is a plain insert (in a tick's batch, one with the batch's others): an ORM
     object per event cost more than the event records.
     """
-    event_id, to_status = new_id(), to_status or handover.status
-    sealed = None
-    if detail:
-        dek = storage.open_key(handover)
-        sealed = storage.seal_text(
-            dek, table=EVENT_TABLE, record_id=handover.id, version=0, place=event_id, text=detail
-        )
-    row = {
-        "id": event_id,
-        "handover_id": handover.id,
-        "at": now,
-        "actor_id": actor.id if actor else None,
-        "kind": kind,
-        "from_status": handover.status,
-        "to_status": to_status,
-        "version": handover.current_version,
-        "detail": sealed,
-    }
-    insert_later(session, _INSERT_EVENT, row)
-    audit.record(
-        session,
+    row, entry = event_records(
+        handover,
         now=now,
-        action=f"handover.{kind}",
         actor_id=actor.id if actor else None,
-        object_type="handover",
-        object_id=handover.id,
-        details={"from": handover.status, "to": to_status, "reference": handover.reference},
+        kind=kind,
+        to_status=to_status,
+        detail=detail,
     )
+    insert_later(session, INSERT_EVENT, row)
+    audit.record_many(session, now=now, entries=[entry])
 
 
 # Built once: a statement built per call costs more to construct and key than to run.
