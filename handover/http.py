@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
 
+import orjson
 from flask import request
 from flask.json.provider import DefaultJSONProvider
 
@@ -46,12 +47,15 @@ def json_body() -> Any:
     if not request.is_json:
         raise UnsupportedMediaType("Send the body as application/json.")
     raw = request.get_data(cache=True)
+    # orjson: a third of the standard parser's time on a full record. It refuses NaN and
+    # Infinity, lone surrogates and nesting past 1,024 levels, and reads an integer beyond 64
+    # bits as a float; no body field takes a number but template_version, which refuses floats.
     try:
-        body = json.loads(raw, parse_constant=_refuse_constant)
-    except (ValueError, UnicodeDecodeError) as error:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        if error.msg == "depth limit exceeded":
+            raise BadJSON("The body is not valid JSON: nested too deeply.") from None
         raise BadJSON(f"The body is not valid JSON: {_where(error)}.") from None
-    except RecursionError:
-        raise BadJSON("The body is not valid JSON: nested too deeply.") from None
     # A NUL reaches a string only as the escape \u0000, or in a body that is not UTF-8 (whose
     # bytes hold zeros): without either, walking every key and string of a large record is
     # skipped (bench create: it cost as much as sealing the record's sections).
@@ -110,14 +114,8 @@ def json_object() -> dict[str, Any]:
     return body
 
 
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not allowed")
-
-
-def _where(error: Exception) -> str:
-    if isinstance(error, json.JSONDecodeError):
-        return f"line {error.lineno} column {error.colno}: {error.msg}"
-    return "not UTF-8 or not JSON"
+def _where(error: json.JSONDecodeError) -> str:
+    return f"line {error.lineno} column {error.colno}: {error.msg}"
 
 
 def flag(name: str) -> bool | None:

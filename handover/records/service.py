@@ -42,7 +42,8 @@ def _today(now: datetime) -> date:
 def next_reference(session: Session, *, now: datetime) -> str:
     """Issue the next reference of the year, e.g. HO-2026-000123 (atomic on both databases)."""
     year = _today(now).year
-    last = session.execute(
+    connection = session.connection()  # a plain statement: nothing need be flushed first
+    last = connection.execute(
         sa.text(
             "INSERT INTO reference_counter (year, last) VALUES (:year, 1) "
             "ON CONFLICT (year) DO UPDATE SET last = reference_counter.last + 1 RETURNING last"
@@ -162,9 +163,10 @@ _COVER = (
 def _check_directory(session: Session, user: User, payload: Mapping[str, Any]) -> None:
     """Codes in the record must name the directory's LAs and teams, as the author may use them."""
     errors: dict[str, list[str]] = {}
+    connection = session.connection()  # plain reads of the directory: nothing to flush first
     la_code = payload.get("local_authority")
     if la_code is not None:
-        found_la = session.execute(_COVER, {"la": la_code, "team": user.team_code}).first()
+        found_la = connection.execute(_COVER, {"la": la_code, "team": user.team_code}).first()
         if found_la is None:
             errors["local_authority"] = [f"No local authority {la_code!r}."]
         elif found_la.covering_team is None:
@@ -174,7 +176,7 @@ def _check_directory(session: Session, user: User, payload: Mapping[str, Any]) -
     police_team = police.get("team_code") if isinstance(police, Mapping) else None
     # Only the teams' kinds matter here: one query, without loading calendars and coverage.
     named = {code for code in (team_code, police_team) if code}
-    found = session.execute(_TEAM_KINDS, {"codes": sorted(named)}) if named else ()
+    found = connection.execute(_TEAM_KINDS, {"codes": sorted(named)}) if named else ()
     kinds = {code: kind for code, kind in found}
     if team_code and kinds.get(team_code) != "social_work":
         errors["allocated_team"] = [f"No daytime social work team {team_code!r}."]
