@@ -91,8 +91,8 @@ def test_reads_in_reading_neither_wait_for_nor_take_the_write_lock(app: Flask) -
     writer.start()
     holding.wait(5)
     with app.app_context(), session_factory()() as session:
-        with reading(session):
-            seen = session.execute(sa.text("SELECT count(*) FROM probe")).scalar_one()
+        with reading(session) as connection:
+            seen = connection.execute(sa.text("SELECT count(*) FROM probe")).scalar_one()
         # Read while the writer still held the lock (a queued reader would see its row).
         still_held = not release.is_set() and writer.is_alive()
         assert not session.in_transaction()
@@ -106,8 +106,8 @@ def test_reading_inside_a_transaction_joins_it(app: Flask) -> None:
         # Temporary: a table left behind in the shared PostgreSQL database fails `db check`.
         session.execute(sa.text("CREATE TEMPORARY TABLE probe (x int)"))
         session.execute(sa.text("INSERT INTO probe VALUES (1)"))
-        with reading(session):
-            seen = session.execute(sa.text("SELECT count(*) FROM probe")).scalar_one()
+        with reading(session) as connection:
+            seen = connection.execute(sa.text("SELECT count(*) FROM probe")).scalar_one()
         assert (seen, session.in_transaction()) == (1, True)
 
 

@@ -6,7 +6,7 @@ from flask import Flask, Response, g, request
 
 from handover import audit
 from handover.auth import sessions
-from handover.db import get_session, reading, transaction
+from handover.db import get_session, transaction
 from handover.directory import service as directory
 from handover.directory.models import User
 from handover.errors import Forbidden, Unauthorized, envelope
@@ -47,9 +47,7 @@ def authenticate() -> User:
         g.user = browser_user
         sessions.require_csrf()
         return browser_user
-    # A read that ends at once: on SQLite it neither waits for nor holds the write lock.
-    with reading(get_session()) as session:
-        user = directory.user_for_token(session, token)
+    user = directory.user_for_token(get_session(), token)
     if user is None:
         _record_rejection("unknown or revoked token")
         raise Unauthorized("The token is not valid.")

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any, cast
 
@@ -210,6 +210,9 @@ class Digests:
 
     rows: list[dict[str, Any]]  # every kind but crime references, ready to insert
     crimes: dict[str, str]  # crime-reference digest -> normalised value
+    # The exact-match groups of those digests, read ahead: group id -> the value its members
+    # share (None if none is readable). See ``read_groups``.
+    groups: Mapping[str, str | None] = field(default_factory=dict)
 
 
 def digests_of(handover: Handover, record: Mapping[str, Any]) -> Digests:
@@ -230,6 +233,24 @@ def digests_of(handover: Handover, record: Mapping[str, Any]) -> Digests:
         ],
         crimes={digest(keyring, CRIME_REFERENCE, v): v for v in values[CRIME_REFERENCE]},
     )
+
+
+def read_groups(connection: sa.Connection, found: Digests) -> Digests:
+    """``found`` with the values of its crime references' groups, read before the write.
+
+    Reading a group's value decrypts a member's police section; done ahead, in a read of its
+    own, it is not done while the write transaction holds SQLite's one write lock. A group's
+    value never changes, so a value read ahead stays true; ``write_index`` reads, under the
+    lock, only the groups made since.
+    """
+    if not found.crimes:
+        return found
+    groups = {
+        group: _group_value(connection, group)
+        for crime_digest in sorted(found.crimes)
+        for group in connection.execute(_GROUPS, {"digest": crime_digest}).scalars()
+    }
+    return replace(found, groups=groups)
 
 
 def index_record(
@@ -266,7 +287,7 @@ def write_index(
             "handover_id": handover.id,
             "kind": CRIME_REFERENCE,
             "digest": crime_digest,
-            "match_id": _match(session, crime_digest, value),
+            "match_id": _match(session, crime_digest, value, found.groups),
         }
         for crime_digest, value in sorted(found.crimes.items())
     ]
@@ -330,14 +351,18 @@ _MEMBERS = (
 )
 
 
-def _match(session: Session, crime_digest: str, value: str) -> str:
+def _match(
+    session: Session, crime_digest: str, value: str, known: Mapping[str, str | None]
+) -> str:
     """The exact-match group of this crime reference: one whose value is equal, or a new one.
 
+    ``known``: values of groups read ahead (``read_groups``); any other group is read here.
     Plain statements on the transaction's connection: they need nothing flushed first.
     """
     connection = session.connection()
     for group in connection.execute(_GROUPS, {"digest": crime_digest}).scalars().all():
-        if _group_value(connection, group) == value:
+        group_value = known[group] if group in known else _group_value(connection, group)
+        if group_value == value:
             return group
     created = new_id()
     connection.execute(

@@ -160,10 +160,9 @@ _COVER = (
 )
 
 
-def _check_directory(session: Session, user: User, payload: Mapping[str, Any]) -> None:
+def _check_directory(connection: sa.Connection, user: User, payload: Mapping[str, Any]) -> None:
     """Codes in the record must name the directory's LAs and teams, as the author may use them."""
     errors: dict[str, list[str]] = {}
-    connection = session.connection()  # plain reads of the directory: nothing to flush first
     la_code = payload.get("local_authority")
     if la_code is not None:
         found_la = connection.execute(_COVER, {"la": la_code, "team": user.team_code}).first()
@@ -262,23 +261,23 @@ def create(session: Session, *, user: User, payload: Mapping[str, Any], now: dat
         for name, value in sections.split(payload).items()
         if value is not None
     ]
+    version = {
+        "handover_id": handover.id,
+        "version": 1,
+        "kind": "original",
+        "created_at": now,
+        "created_by_id": user.id,
+    }
     digests = linking.digests_of(handover, payload)
-    with reading(session):
-        _check_directory(session, user, payload)
+    with reading(session) as connection:
+        _check_directory(connection, user, payload)
+        digests = linking.read_groups(connection, digests)
     handover.reference = next_reference(session, now=now)
+    connection = session.connection()
     _insert(session, handover)
-    session.connection().execute(
-        _INSERT_VERSION,
-        {
-            "handover_id": handover.id,
-            "version": 1,
-            "kind": "original",
-            "created_at": now,
-            "created_by_id": user.id,
-        },
-    )
+    connection.execute(_INSERT_VERSION, version)
     if sealed:  # one executemany: an ORM object per section cost more than sealing it
-        session.connection().execute(_INSERT_SECTIONS, sealed)
+        connection.execute(_INSERT_SECTIONS, sealed)
     record_event(session, handover, now=now, actor=user, kind="created")
     linking.write_index(session, handover, digests, fresh=True)
     return handover
@@ -305,7 +304,7 @@ def update(
     if handover.status != "draft":
         raise InvalidTransition("Only a draft can be edited; add an addendum instead.")
     _validate_draft(payload)
-    _check_directory(session, user, payload)
+    _check_directory(session.connection(), user, payload)
     _apply_routing(handover, payload)
     dek = storage.open_key(handover)
     _write_sections(session, handover, dek, 1, sections.split(payload))
@@ -414,7 +413,7 @@ def add_addendum(
             "The record would no longer meet the standard.",
             fields={f"changes.{path}": msgs for path, msgs in errors.items()},
         )
-    _check_directory(session, user, changes)
+    _check_directory(session.connection(), user, changes)
     _apply_routing(handover, changes)
     dek = storage.open_key(handover)
     handover.current_version += 1
