@@ -226,6 +226,11 @@ def init_app(app: Flask) -> None:
     app.extensions["handover.db"] = sessionmaker(bind=engine, expire_on_commit=False)
     app.extensions["handover.engine"] = engine
     app.teardown_appcontext(_close_session)
+    # Whether a session's transaction holds a connection (``reading`` joins it then): an attach
+    # alone (add, merge) begins a session transaction without one.
+    if not event.contains(Session, "after_begin", _connected):
+        event.listen(Session, "after_begin", _connected)
+        event.listen(Session, "after_transaction_end", _ended)
 
 
 def engine() -> Engine:
@@ -249,20 +254,30 @@ def get_session() -> Session:
 
 
 _READING = "handover_reading"
+_CONNECTED = "handover.db.connected"
+
+
+def _connected(session: Session, _transaction: Any, _connection: sa.Connection) -> None:
+    session.info[_CONNECTED] = True
+
+
+def _ended(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:
+        session.info.pop(_CONNECTED, None)
 
 
 @contextmanager
 def reading(session: Session) -> Iterator[sa.Connection]:
     """A connection for plain reads that, on SQLite, leave the write lock to writers.
 
-    When ``session`` has no transaction going, the block reads in a transaction of its own on a
+    While ``session`` holds no connection, the block reads in a transaction of its own on a
     pooled connection (on SQLite a deferred ``BEGIN``: it neither waits for nor holds the write
     lock), which ends with the block; the session is not involved, so nothing it holds expires
-    and no session transaction is set up and torn down (that cost more than the reads). Inside
-    a session transaction already going, the reads simply join it. Nothing in the block may
-    write: a deferred SQLite transaction cannot safely become a writer.
+    and no session transaction is set up and torn down (that cost more than the reads). Once
+    the session's transaction has a connection (it may have written), the reads join it.
+    Nothing in the block may write: a deferred SQLite transaction cannot safely become a writer.
     """
-    if session.in_transaction():
+    if session.info.get(_CONNECTED):
         yield session.connection()
         return
     bind = session.get_bind()

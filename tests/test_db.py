@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 from flask import Flask
+from sqlalchemy.orm import make_transient_to_detached
 
 from handover import create_app
 from handover.audit import AuditEvent
@@ -70,7 +71,12 @@ def test_two_writers_queue_instead_of_failing(app: Flask) -> None:
         assert session.execute(sa.text("SELECT x FROM probe ORDER BY x")).scalars().all() == [1, 2]
 
 
-def test_reads_in_reading_neither_wait_for_nor_take_the_write_lock(app: Flask) -> None:
+@pytest.mark.parametrize("attached", [False, True], ids=["fresh", "after-an-attach"])
+def test_reads_in_reading_neither_wait_for_nor_take_the_write_lock(
+    app: Flask, attached: bool
+) -> None:
+    # An attach (add, merge) begins a session transaction that holds no connection yet: the
+    # reads still go apart (sign-in attaches the caller before the create reads the directory).
     with app.app_context():
         if engine().dialect.name != "sqlite":
             pytest.skip("SQLite's write lock")
@@ -91,11 +97,15 @@ def test_reads_in_reading_neither_wait_for_nor_take_the_write_lock(app: Flask) -
     writer.start()
     holding.wait(5)
     with app.app_context(), session_factory()() as session:
+        if attached:
+            audit = AuditEvent(seq=1, at=datetime.now(UTC), action="probe", prev_mac="", mac="")
+            make_transient_to_detached(audit)
+            session.add(audit)
         with reading(session) as connection:
             seen = connection.execute(sa.text("SELECT count(*) FROM probe")).scalar_one()
         # Read while the writer still held the lock (a queued reader would see its row).
         still_held = not release.is_set() and writer.is_alive()
-        assert not session.in_transaction()
+        assert session.in_transaction() == attached  # the reads left the session as they found it
     release.set()
     writer.join()
     assert (seen, still_held, errors) == (0, True, [])

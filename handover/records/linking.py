@@ -351,9 +351,7 @@ _MEMBERS = (
 )
 
 
-def _match(
-    session: Session, crime_digest: str, value: str, known: Mapping[str, str | None]
-) -> str:
+def _match(session: Session, crime_digest: str, value: str, known: Mapping[str, str | None]) -> str:
     """The exact-match group of this crime reference: one whose value is equal, or a new one.
 
     ``known``: values of groups read ahead (``read_groups``); any other group is read here.

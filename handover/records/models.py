@@ -26,6 +26,12 @@ STATUSES = (
 URGENCIES = ("immediate", "priority", "routine")
 
 
+def _where_set(column: str, table: str = "handover") -> sa.Index:
+    """An index of the rows where ``column`` is set: a query comparing it uses it."""
+    where = sa.text(f"{column} IS NOT NULL")
+    return sa.Index(f"ix_{table}_{column}", column, sqlite_where=where, postgresql_where=where)
+
+
 class Handover(Base):
     __tablename__ = "handover"
 
@@ -42,17 +48,17 @@ class Handover(Base):
     # The team that holds it now: resolved at submit, changed by reroute.
     team_code: Mapped[str | None] = mapped_column(sa.ForeignKey("team.code"), index=True)
     author_team_code: Mapped[str] = mapped_column(sa.ForeignKey("team.code"), index=True)
-    police_team_code: Mapped[str | None] = mapped_column(sa.ForeignKey("team.code"), index=True)
+    police_team_code: Mapped[str | None] = mapped_column(sa.ForeignKey("team.code"))
     created_by_id: Mapped[str] = mapped_column(sa.ForeignKey("user_account.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     acknowledged_by_id: Mapped[str | None] = mapped_column(sa.ForeignKey("user_account.id"))
     # When acknowledgement is due (set at delivery); past it an unacknowledged record is overdue.
-    ack_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    ack_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     escalation_level: Mapped[int] = mapped_column(default=0)
     # 1 from submit, +1 at each reroute; scheduled jobs carry the round they belong to.
     delivery_round: Mapped[int] = mapped_column(default=1, server_default="1")
@@ -68,6 +74,8 @@ class Handover(Base):
     __table_args__ = (
         sa.CheckConstraint(f"status IN {STATUSES!r}", name="status"),
         sa.CheckConstraint(f"urgency IS NULL OR urgency IN {URGENCIES!r}", name="urgency"),
+        # Partial: a draft has none of these, so creating one writes to none of their indexes.
+        *(_where_set(column) for column in ("police_team_code", "due_at", "ack_due_at")),
     )
 
     def __repr__(self) -> str:
@@ -149,6 +157,9 @@ class LinkDigest(Base):
     kind: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
     digest: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     # Only crime references get one: police access follows exact crime-reference equality.
-    match_id: Mapped[str | None] = mapped_column(sa.ForeignKey("link_match.id"), index=True)
+    match_id: Mapped[str | None] = mapped_column(sa.ForeignKey("link_match.id"))
 
-    __table_args__ = (sa.Index("ix_link_digest_kind_digest", "kind", "digest"),)
+    __table_args__ = (
+        sa.Index("ix_link_digest_kind_digest", "kind", "digest"),
+        _where_set("match_id", "link_digest"),
+    )

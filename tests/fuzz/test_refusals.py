@@ -112,6 +112,51 @@ def test_json_nested_too_deeply_is_400(app: Flask, api: Api, body: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        # Beyond 64 bits the JSON parser reads a float: refused as the integer was, by name.
+        ('{"template_version": 100000000000000000000000000001}', "template_version"),
+        ('{"summary": 100000000000000000000000000001}', "summary"),
+        ('{"children": [{"first_name": 18446744073709551617}]}', "children.0.first_name"),
+    ],
+)
+def test_an_integer_past_64_bits_is_422_naming_the_field(
+    app: Flask, api: Api, body: str, field: str
+) -> None:
+    before = _counts(app)
+    response = api.client.post(
+        "/api/v1/handovers",
+        data=body,
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {api.tokens['edt_worker']}"},
+    )
+    assert response.status_code == 422, response.get_json()
+    assert list(response.get_json()["error"]["fields"]) == [field]
+    assert _counts(app) == before
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [('{"summary": "\\ud800"}', "line 1 column"), ('{"summary": Infinity}', "line 1 column 13")],
+)
+def test_a_lone_surrogate_or_infinity_is_400_saying_where(
+    app: Flask, api: Api, body: str, where: str
+) -> None:
+    before = _counts(app)
+    response = api.client.post(
+        "/api/v1/handovers",
+        data=body,
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {api.tokens['edt_worker']}"},
+    )
+    assert response.status_code == 400, response.get_json()
+    error = response.get_json()["error"]
+    assert error["code"] == "bad_json"
+    assert error["message"].startswith(f"The body is not valid JSON: {where}")
+    assert _counts(app) == before
+
+
+@pytest.mark.parametrize(
     ("query", "field"),
     [("from=0001-01-01T00:00:00%2B01:00", "from"), ("to=9999-12-31T23:59:59-01:00", "to")],
 )
