@@ -39,17 +39,17 @@ def _today(now: datetime) -> date:
     return to_london(now).date()
 
 
+_NEXT_REFERENCE = sa.text(
+    "INSERT INTO reference_counter (year, last) VALUES (:year, 1) "
+    "ON CONFLICT (year) DO UPDATE SET last = reference_counter.last + 1 RETURNING last"
+)
+
+
 def next_reference(session: Session, *, now: datetime) -> str:
     """Issue the next reference of the year, e.g. HO-2026-000123 (atomic on both databases)."""
     year = _today(now).year
     connection = session.connection()  # a plain statement: nothing need be flushed first
-    last = connection.execute(
-        sa.text(
-            "INSERT INTO reference_counter (year, last) VALUES (:year, 1) "
-            "ON CONFLICT (year) DO UPDATE SET last = reference_counter.last + 1 RETURNING last"
-        ),
-        {"year": year},
-    ).scalar_one()
+    last = connection.execute(_NEXT_REFERENCE, {"year": year}).scalar_one()
     return f"HO-{year}-{last:06d}"
 
 
