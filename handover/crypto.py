@@ -69,6 +69,8 @@ class Keyring:
     signing_key: bytes
     _kek_ciphers: Mapping[str, AESGCM] = field(init=False, compare=False)
     _signer: Ed25519PrivateKey = field(init=False, compare=False)
+    # Blind-index subkeys by kind, made on first use: one HMAC a digest instead of two.
+    _index_subkeys: dict[str, bytes] = field(init=False, compare=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         """Validate every key and build the cipher objects once, not per call."""
@@ -395,7 +397,10 @@ def blind_index(keyring: Keyring, kind: str, normalised: str, *, length: int = 1
         raise ValueError("blind index kind must not be empty")
     if not 1 <= length <= hashlib.sha256().digest_size:
         raise ValueError("blind index length must be 1-32 bytes")
-    subkey = hmac.digest(keyring.index_key, b"blind-index:" + kind.encode(), "sha256")
+    subkey = keyring._index_subkeys.get(kind)
+    if subkey is None:
+        subkey = hmac.digest(keyring.index_key, b"blind-index:" + kind.encode(), "sha256")
+        keyring._index_subkeys[kind] = subkey
     return hmac.digest(subkey, normalised.encode(), "sha256")[:length].hex()
 
 

@@ -210,9 +210,9 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def on_begin(connection: sa.Connection) -> None:
-        if connection.get_execution_options().get(_READING):
-            connection.exec_driver_sql("BEGIN")  # deferred: reads from a snapshot, no lock
-        else:
+        # ``reading``: no BEGIN at all. Each statement then reads in a transaction of its own,
+        # as under PostgreSQL's READ COMMITTED, and neither waits for nor holds the write lock.
+        if not connection.get_execution_options().get(_READING):
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
@@ -270,12 +270,13 @@ def _ended(session: Session, transaction: Any) -> None:
 def reading(session: Session) -> Iterator[sa.Connection]:
     """A connection for plain reads that, on SQLite, leave the write lock to writers.
 
-    While ``session`` holds no connection, the block reads in a transaction of its own on a
-    pooled connection (on SQLite a deferred ``BEGIN``: it neither waits for nor holds the write
-    lock), which ends with the block; the session is not involved, so nothing it holds expires
-    and no session transaction is set up and torn down (that cost more than the reads). Once
-    the session's transaction has a connection (it may have written), the reads join it.
-    Nothing in the block may write: a deferred SQLite transaction cannot safely become a writer.
+    While ``session`` holds no connection, the block reads on a pooled connection of its own:
+    on PostgreSQL in a transaction that ends with the block, on SQLite with no ``BEGIN``, so that
+    it neither waits for nor holds the write lock. Either way each statement sees what was
+    committed when it started (READ COMMITTED). The session is not involved, so nothing it holds
+    expires and no session transaction is set up and torn down (that cost more than the reads).
+    Once the session's transaction has a connection (it may have written), the reads join it.
+    Nothing in the block may write.
     """
     if session.info.get(_CONNECTED):
         yield session.connection()
@@ -283,7 +284,7 @@ def reading(session: Session) -> Iterator[sa.Connection]:
     bind = session.get_bind()
     assert isinstance(bind, Engine), "a session bound to an engine"
     with bind.connect().execution_options(**{_READING: True}) as connection:
-        with connection.begin():  # committed at the end of the block: it wrote nothing
+        with connection.begin():  # ends with the block: it wrote nothing
             yield connection
 
 

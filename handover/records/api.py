@@ -82,10 +82,11 @@ def create_handover() -> tuple[Response, int]:
         raise Forbidden("Only EDT workers file handovers.")
     payload = json_object()
     key = request.headers.get("Idempotency-Key")
-    fingerprint = idempotency.request_hash("POST", request.path, request.get_data())
     ttl = timedelta(hours=current_app.config["IDEMPOTENCY_TTL_HOURS"])
+    fingerprint = ""  # of the request, when a key asks for one
     if key is not None:
         idempotency.validate_key(key)
+        fingerprint = idempotency.request_hash("POST", request.path, request.get_data())
         replay = idempotency.lookup(
             session, user_id=user.id, key=key, fingerprint=fingerprint, now=moment, ttl=ttl
         )

@@ -142,13 +142,15 @@ def record_event(
     audit.record_many(session, now=now, entries=[entry])
 
 
-# Built once: a statement built per call costs more to construct and key than to run.
-_TEAM_KINDS = sa.select(Team.code, Team.kind).where(
-    Team.code.in_(sa.bindparam("codes", expanding=True))
-)
-# The authority, and the author's team if it covers it.
-_COVER = (
-    sa.select(LocalAuthority.code, TeamCoverage.team_code.label("covering_team"))
+# Built once: a statement built per call costs more to construct and key than to run. One
+# statement for the directory check: the authority (with the author's team if it covers it), and
+# the kind of each team named.
+_DIRECTORY = sa.union_all(
+    sa.select(
+        sa.literal("authority").label("what"),
+        LocalAuthority.code,
+        TeamCoverage.team_code.label("detail"),  # the author's team, if it covers the LA
+    )
     .outerjoin(
         TeamCoverage,
         sa.and_(
@@ -156,27 +158,33 @@ _COVER = (
             TeamCoverage.team_code == sa.bindparam("team"),
         ),
     )
-    .where(LocalAuthority.code == sa.bindparam("la"))
+    .where(LocalAuthority.code == sa.bindparam("la")),
+    sa.select(sa.literal("team"), Team.code, Team.kind).where(
+        Team.code.in_(sa.bindparam("codes", expanding=True))
+    ),
 )
 
 
 def _check_directory(connection: sa.Connection, user: User, payload: Mapping[str, Any]) -> None:
     """Codes in the record must name the directory's LAs and teams, as the author may use them."""
-    errors: dict[str, list[str]] = {}
     la_code = payload.get("local_authority")
-    if la_code is not None:
-        found_la = connection.execute(_COVER, {"la": la_code, "team": user.team_code}).first()
-        if found_la is None:
-            errors["local_authority"] = [f"No local authority {la_code!r}."]
-        elif found_la.covering_team is None:
-            errors["local_authority"] = [f"Your team does not cover {la_code!r}."]
     team_code = payload.get("allocated_team")
     police = payload.get("police")
     police_team = police.get("team_code") if isinstance(police, Mapping) else None
-    # Only the teams' kinds matter here: one query, without loading calendars and coverage.
-    named = {code for code in (team_code, police_team) if code}
-    found = connection.execute(_TEAM_KINDS, {"codes": sorted(named)}) if named else ()
-    kinds = {code: kind for code, kind in found}
+    named = sorted({code for code in (team_code, police_team) if code})
+    if la_code is None and not named:
+        return
+    found = connection.execute(
+        _DIRECTORY, {"la": la_code, "team": user.team_code, "codes": named}
+    ).all()
+    authority = next((row for row in found if row.what == "authority"), None)
+    kinds = {row.code: row.detail for row in found if row.what == "team"}
+    errors: dict[str, list[str]] = {}
+    if la_code is not None:
+        if authority is None:
+            errors["local_authority"] = [f"No local authority {la_code!r}."]
+        elif authority.detail is None:
+            errors["local_authority"] = [f"Your team does not cover {la_code!r}."]
     if team_code and kinds.get(team_code) != "social_work":
         errors["allocated_team"] = [f"No daytime social work team {team_code!r}."]
     if police_team and kinds.get(police_team) != "police":

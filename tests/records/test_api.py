@@ -359,3 +359,36 @@ def test_changes_by_another_team_member_are_the_teams(api: Api) -> None:
     expected = copy.deepcopy(reference_record())
     expected["urgency"] = "routine"
     assert record == expected
+
+
+def test_codes_are_checked_against_the_directory_each_by_name(app: Flask, api: Api) -> None:
+    added = api.post(
+        "/admin/local-authorities", as_="admin", json_body={"code": "westvale", "name": "Westvale"}
+    )
+    assert added.status_code == 201, added.get_json()
+    refused = {
+        "atlantis": {"local_authority": ["No local authority 'atlantis'."]},
+        "westvale": {"local_authority": ["Your team does not cover 'westvale'."]},
+    }
+    for code, fields in refused.items():
+        response = api.post("/handovers", as_="edt_worker", json_body={"local_authority": code})
+        assert (response.status_code, response.get_json()["error"]["fields"]) == (422, fields)
+    wrong_kinds = {
+        "local_authority": "atlantis",
+        "allocated_team": "westshire-cait",  # a police team
+        "police": {"team_code": "southmoor-fst"},  # a social work team
+    }
+    response = api.post("/handovers", as_="edt_worker", json_body=wrong_kinds)
+    assert response.status_code == 422
+    assert response.get_json()["error"]["fields"] == {
+        "local_authority": ["No local authority 'atlantis'."],
+        "allocated_team": ["No daytime social work team 'westshire-cait'."],
+        "police.team_code": ["No police team 'southmoor-fst'."],
+    }
+    assert count_handovers(app) == 0
+    right = {
+        "local_authority": "southmoor",
+        "allocated_team": "southmoor-fst",
+        "police": {"team_code": "westshire-cait"},
+    }
+    assert create(api, right)["status"] == "draft"
