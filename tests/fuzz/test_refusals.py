@@ -91,17 +91,22 @@ def test_numbers_must_be_ascii_digits(api: Api, path: str, role: str, field: str
     assert list(response.get_json()["error"]["fields"]) == [field]
 
 
-@pytest.mark.parametrize(
-    "body", ["[" * 100_000 + "]" * 100_000, '{"a":' * 50_000 + "1" + "}" * 50_000]
-)
-def test_json_nested_too_deeply_is_400(app: Flask, api: Api, body: str) -> None:
-    before = _counts(app)
-    response = api.client.post(
+def _create_from_text(api: Api, body: str) -> Any:
+    """POST a body exactly as written, as an EDT worker creating a handover."""
+    return api.client.post(
         "/api/v1/handovers",
         data=body,
         content_type="application/json",
         headers={"Authorization": f"Bearer {api.tokens['edt_worker']}"},
     )
+
+
+@pytest.mark.parametrize(
+    "body", ["[" * 100_000 + "]" * 100_000, '{"a":' * 50_000 + "1" + "}" * 50_000]
+)
+def test_json_nested_too_deeply_is_400(app: Flask, api: Api, body: str) -> None:
+    before = _counts(app)
+    response = _create_from_text(api, body)
     assert response.status_code == 400
     assert response.get_json()["error"] == {
         "code": "bad_json",
@@ -124,12 +129,7 @@ def test_an_integer_past_64_bits_is_422_naming_the_field(
     app: Flask, api: Api, body: str, field: str
 ) -> None:
     before = _counts(app)
-    response = api.client.post(
-        "/api/v1/handovers",
-        data=body,
-        content_type="application/json",
-        headers={"Authorization": f"Bearer {api.tokens['edt_worker']}"},
-    )
+    response = _create_from_text(api, body)
     assert response.status_code == 422, response.get_json()
     assert list(response.get_json()["error"]["fields"]) == [field]
     assert _counts(app) == before
@@ -143,12 +143,7 @@ def test_a_lone_surrogate_or_infinity_is_400_saying_where(
     app: Flask, api: Api, body: str, where: str
 ) -> None:
     before = _counts(app)
-    response = api.client.post(
-        "/api/v1/handovers",
-        data=body,
-        content_type="application/json",
-        headers={"Authorization": f"Bearer {api.tokens['edt_worker']}"},
-    )
+    response = _create_from_text(api, body)
     assert response.status_code == 400, response.get_json()
     error = response.get_json()["error"]
     assert error["code"] == "bad_json"
