@@ -20,6 +20,7 @@ from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
 
 from handover import crypto
 from handover.db import Base, UTCDateTime, bulk_insert, insert_rows
+from handover.prepared import Prepared
 
 GENESIS_MAC = bytes(32)
 
@@ -101,13 +102,13 @@ class _Head:
 
 
 _HEAD_TABLE = cast(sa.Table, AuditHead.__table__)
-_READ_HEAD = (
+_READ_HEAD = Prepared(
     sa.select(_HEAD_TABLE.c.seq, _HEAD_TABLE.c.mac)
     .where(_HEAD_TABLE.c.chain == "main")
     .with_for_update()
 )
-_INSERT_HEAD = sa.insert(_HEAD_TABLE)
-_UPDATE_HEAD = (
+_INSERT_HEAD = Prepared(sa.insert(_HEAD_TABLE))
+_UPDATE_HEAD = Prepared(
     sa.update(_HEAD_TABLE)
     .where(_HEAD_TABLE.c.chain == "main")
     .values(seq=sa.bindparam("new_seq"), mac=sa.bindparam("new_mac"))
@@ -127,10 +128,10 @@ def _lock_head(session: Session) -> _Head:
         head: _Head = held[1]
         return head
     connection = session.connection()
-    found = connection.execute(_READ_HEAD).first()
+    found = _READ_HEAD.first(connection)
     if found is None:
         head = _Head(seq=0, mac=GENESIS_MAC.hex())
-        connection.execute(_INSERT_HEAD, {"chain": "main", "seq": head.seq, "mac": head.mac})
+        _INSERT_HEAD.run(connection, {"chain": "main", "seq": head.seq, "mac": head.mac})
     else:
         head = _Head(seq=found.seq, mac=found.mac)
     session.info[_HELD_HEAD] = (_innermost(session), head)
@@ -211,7 +212,7 @@ def record_many(session: Session, *, now: datetime, entries: Sequence[Entry]) ->
         mac = new_mac
     connection = session.connection()
     insert_rows(connection, _INSERT_EVENT, rows)
-    connection.execute(_UPDATE_HEAD, {"new_seq": seq, "new_mac": mac})
+    _UPDATE_HEAD.run(connection, {"new_seq": seq, "new_mac": mac})
     head.seq, head.mac = seq, mac
     return len(rows)
 

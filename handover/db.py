@@ -20,6 +20,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+from handover.prepared import Prepared
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -105,6 +107,7 @@ def deferred_inserts(session: Session) -> Iterator[None]:
 
 
 _COPYABLE: dict[sa.Insert, sa.Table] = {}
+_PREPARED: dict[sa.Insert, Prepared] = {}
 
 
 def bulk_insert(table: sa.Table) -> sa.Insert:
@@ -119,9 +122,10 @@ def insert_rows(
 ) -> None:
     """Run ``statement`` for every row at once: one executemany, on PostgreSQL maybe one COPY.
 
-    PostgreSQL runs each row of an executemany as a statement of its own; a COPY streams them.
-    It is used for statements made by ``bulk_insert`` whose rows give every column that has a
-    default (COPY applies none of SQLAlchemy's), with each value through its column's type.
+    On SQLite it runs on the driver (``prepared``). PostgreSQL runs each row of an executemany
+    as a statement of its own; a COPY streams them. It is used for statements made by
+    ``bulk_insert`` whose rows give every column that has a default (COPY applies none of
+    SQLAlchemy's), with each value through its column's type.
     """
     table = _COPYABLE.get(statement)
     if isinstance(executor, Session):
@@ -129,6 +133,10 @@ def insert_rows(
         # what the rows may refer to is flushed first, as Session.execute would.
         executor.flush()
         executor = executor.connection()
+    if executor.dialect.name == "sqlite":
+        prepared = _PREPARED.get(statement) or _PREPARED.setdefault(statement, Prepared(statement))
+        prepared.run(executor, rows)
+        return
     keys = list(rows[0]) if rows else []
     raw = executor.connection.driver_connection
     if (

@@ -26,6 +26,7 @@ from handover.directory.models import (
 )
 from handover.errors import ValidationFailed
 from handover.notifications import webhooks
+from handover.prepared import Prepared
 
 WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -218,7 +219,7 @@ def issue_token(session: Session, *, user: User, now: datetime) -> str:
 # Built once: the user's own columns. The team (with its coverage and closure days) loads only
 # if the request needs it.
 _USER_TABLE = cast(sa.Table, User.__table__)
-_TOKEN = (
+_TOKEN = Prepared(
     sa.select(_USER_TABLE)
     .join(ApiToken, ApiToken.user_id == _USER_TABLE.c.id)
     .where(ApiToken.token_hash == sa.bindparam("token_hash"), ApiToken.revoked_at.is_(None))
@@ -232,10 +233,10 @@ def user_for_token(session: Session, token: str) -> User | None:
     ORM load and a session transaction cost more than the read itself, on every API request.
     """
     with reading(session) as connection:
-        row = connection.execute(_TOKEN, {"token_hash": hash_token(token)}).first()
+        row = _TOKEN.first(connection, {"token_hash": hash_token(token)})
     if row is None or not row.active:
         return None
-    user = User(**row._mapping)
+    user = User(**row._asdict())
     make_transient_to_detached(user)  # loaded, not new: nothing to write
     return session.merge(user, load=False)
 

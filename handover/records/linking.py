@@ -41,6 +41,7 @@ from sqlalchemy.orm import Session, aliased
 
 from handover import crypto
 from handover.db import new_id
+from handover.prepared import Prepared
 from handover.records import storage
 from handover.records.models import Handover, HandoverSection, LinkDigest, LinkMatch
 
@@ -248,7 +249,7 @@ def read_groups(connection: sa.Connection, found: Digests) -> Digests:
     groups = {
         group: _group_value(connection, group)
         for crime_digest in sorted(found.crimes)
-        for group in connection.execute(_GROUPS, {"digest": crime_digest}).scalars()
+        for group in _GROUPS.scalars(connection, {"digest": crime_digest})
     }
     return replace(found, groups=groups)
 
@@ -291,8 +292,8 @@ def write_index(
         }
         for crime_digest, value in sorted(found.crimes.items())
     ]
-    if rows:  # straight to the connection: nothing the insert depends on waits to be flushed
-        session.connection().execute(_INSERT_DIGESTS, rows)
+    # Straight to the connection: nothing the insert depends on waits to be flushed.
+    _INSERT_DIGESTS.run(session.connection(), rows)
 
 
 def remove(session: Session, handover: Handover) -> None:
@@ -317,13 +318,13 @@ def _lock(session: Session, digests: Iterable[str]) -> None:
 
 
 # Built once: a statement built per call costs more to construct and key than to run.
-_INSERT_DIGESTS = sa.insert(cast(sa.Table, LinkDigest.__table__))
-_GROUPS = (
+_INSERT_DIGESTS = Prepared(sa.insert(cast(sa.Table, LinkDigest.__table__)))
+_GROUPS = Prepared(
     sa.select(LinkMatch.id)
     .where(LinkMatch.kind == CRIME_REFERENCE, LinkMatch.digest == sa.bindparam("digest"))
     .order_by(LinkMatch.id)
 )
-_INSERT_GROUP = sa.insert(cast(sa.Table, LinkMatch.__table__))
+_INSERT_GROUP = Prepared(sa.insert(cast(sa.Table, LinkMatch.__table__)))
 _LATEST_POLICE = (
     sa.select(HandoverSection.version)
     .where(HandoverSection.handover_id == Handover.id, HandoverSection.section == "police")
@@ -333,7 +334,7 @@ _LATEST_POLICE = (
     .scalar_subquery()
 )
 # A few readable members of a group, each with its newest police section, in one query.
-_MEMBERS = (
+_MEMBERS = Prepared(
     sa.select(
         Handover.id, Handover.wrapped_dek, HandoverSection.version, HandoverSection.ciphertext
     )
@@ -358,20 +359,19 @@ def _match(session: Session, crime_digest: str, value: str, known: Mapping[str, 
     Plain statements on the transaction's connection: they need nothing flushed first.
     """
     connection = session.connection()
-    for group in connection.execute(_GROUPS, {"digest": crime_digest}).scalars().all():
+    groups: list[str] = _GROUPS.scalars(connection, {"digest": crime_digest})
+    for group in groups:
         group_value = known[group] if group in known else _group_value(connection, group)
         if group_value == value:
             return group
     created = new_id()
-    connection.execute(
-        _INSERT_GROUP, {"id": created, "kind": CRIME_REFERENCE, "digest": crime_digest}
-    )
+    _INSERT_GROUP.run(connection, {"id": created, "kind": CRIME_REFERENCE, "digest": crime_digest})
     return created
 
 
 def _group_value(connection: sa.Connection, group: str) -> str | None:
     """The decrypted value the group's members share (None if no member is left or readable)."""
-    for member in connection.execute(_MEMBERS, {"group": group}):
+    for member in _MEMBERS.all(connection, {"group": group}):
         try:
             dek = storage.unwrap_key(member.id, member.wrapped_dek)
             police = storage.open_ciphertext(

@@ -22,6 +22,7 @@ from handover.delivery.models import ScheduledJob
 from handover.directory import service as directory
 from handover.directory.models import LocalAuthority, Team, TeamCoverage, User
 from handover.errors import InvalidTransition, NotFound, ValidationFailed
+from handover.prepared import Prepared
 from handover.records import linking, sections, standard, storage
 from handover.records.models import (
     Handover,
@@ -39,9 +40,11 @@ def _today(now: datetime) -> date:
     return to_london(now).date()
 
 
-_NEXT_REFERENCE = sa.text(
-    "INSERT INTO reference_counter (year, last) VALUES (:year, 1) "
-    "ON CONFLICT (year) DO UPDATE SET last = reference_counter.last + 1 RETURNING last"
+_NEXT_REFERENCE = Prepared(
+    sa.text(
+        "INSERT INTO reference_counter (year, last) VALUES (:year, 1) "
+        "ON CONFLICT (year) DO UPDATE SET last = reference_counter.last + 1 RETURNING last"
+    )
 )
 
 
@@ -49,7 +52,7 @@ def next_reference(session: Session, *, now: datetime) -> str:
     """Issue the next reference of the year, e.g. HO-2026-000123 (atomic on both databases)."""
     year = _today(now).year
     connection = session.connection()  # a plain statement: nothing need be flushed first
-    last = connection.execute(_NEXT_REFERENCE, {"year": year}).scalar_one()
+    (last,) = _NEXT_REFERENCE.scalars(connection, {"year": year})
     return f"HO-{year}-{last:06d}"
 
 
@@ -57,9 +60,9 @@ def next_reference(session: Session, *, now: datetime) -> str:
 INSERT_EVENT = bulk_insert(cast(sa.Table, HandoverEvent.__table__))
 _HANDOVER_TABLE = cast(sa.Table, Handover.__table__)
 _HANDOVER_COLUMNS = tuple(_HANDOVER_TABLE.columns)
-_INSERT_HANDOVER = sa.insert(_HANDOVER_TABLE)
-_INSERT_VERSION = sa.insert(cast(sa.Table, HandoverVersion.__table__))
-_INSERT_SECTIONS = sa.insert(cast(sa.Table, HandoverSection.__table__))
+_INSERT_HANDOVER = Prepared(sa.insert(_HANDOVER_TABLE))
+_INSERT_VERSION = Prepared(sa.insert(cast(sa.Table, HandoverVersion.__table__)))
+_INSERT_SECTIONS = Prepared(sa.insert(cast(sa.Table, HandoverSection.__table__)))
 
 
 class Eventful(Protocol):
@@ -142,26 +145,27 @@ def record_event(
     audit.record_many(session, now=now, entries=[entry])
 
 
-# Built once: a statement built per call costs more to construct and key than to run. One
-# statement for the directory check: the authority (with the author's team if it covers it), and
-# the kind of each team named.
-_DIRECTORY = sa.union_all(
-    sa.select(
-        sa.literal("authority").label("what"),
-        LocalAuthority.code,
-        TeamCoverage.team_code.label("detail"),  # the author's team, if it covers the LA
-    )
-    .outerjoin(
-        TeamCoverage,
-        sa.and_(
-            TeamCoverage.local_authority_code == LocalAuthority.code,
-            TeamCoverage.team_code == sa.bindparam("team"),
+# One statement for the directory check: the authority (with the author's team if it covers it),
+# and the kind of each team named (a fixed list of two: an expanding IN is rendered anew each time).
+_DIRECTORY = Prepared(
+    sa.union_all(
+        sa.select(
+            sa.literal("authority").label("what"),
+            LocalAuthority.code,
+            TeamCoverage.team_code.label("detail"),  # the author's team, if it covers the LA
+        )
+        .outerjoin(
+            TeamCoverage,
+            sa.and_(
+                TeamCoverage.local_authority_code == LocalAuthority.code,
+                TeamCoverage.team_code == sa.bindparam("team"),
+            ),
+        )
+        .where(LocalAuthority.code == sa.bindparam("la")),
+        sa.select(sa.literal("team"), Team.code, Team.kind).where(
+            Team.code.in_([sa.bindparam("allocated_team"), sa.bindparam("police_team")])
         ),
     )
-    .where(LocalAuthority.code == sa.bindparam("la")),
-    sa.select(sa.literal("team"), Team.code, Team.kind).where(
-        Team.code.in_(sa.bindparam("codes", expanding=True))
-    ),
 )
 
 
@@ -171,12 +175,17 @@ def _check_directory(connection: sa.Connection, user: User, payload: Mapping[str
     team_code = payload.get("allocated_team")
     police = payload.get("police")
     police_team = police.get("team_code") if isinstance(police, Mapping) else None
-    named = sorted({code for code in (team_code, police_team) if code})
-    if la_code is None and not named:
+    if la_code is None and not team_code and not police_team:
         return
-    found = connection.execute(
-        _DIRECTORY, {"la": la_code, "team": user.team_code, "codes": named}
-    ).all()
+    found = _DIRECTORY.all(
+        connection,
+        {
+            "la": la_code,
+            "team": user.team_code,
+            "allocated_team": team_code or None,
+            "police_team": police_team or None,
+        },
+    )
     authority = next((row for row in found if row.what == "authority"), None)
     kinds = {row.code: row.detail for row in found if row.what == "team"}
     errors: dict[str, list[str]] = {}
@@ -283,9 +292,9 @@ def create(session: Session, *, user: User, payload: Mapping[str, Any], now: dat
     handover.reference = next_reference(session, now=now)
     connection = session.connection()
     _insert(session, handover)
-    connection.execute(_INSERT_VERSION, version)
-    if sealed:  # one executemany: an ORM object per section cost more than sealing it
-        connection.execute(_INSERT_SECTIONS, sealed)
+    _INSERT_VERSION.run(connection, version)
+    # One executemany: an ORM object per section cost more than sealing it.
+    _INSERT_SECTIONS.run(connection, sealed)
     record_event(session, handover, now=now, actor=user, kind="created")
     linking.write_index(session, handover, digests, fresh=True)
     return handover
@@ -298,8 +307,8 @@ def _insert(session: Session, handover: Handover) -> None:
     defaults, and load from the database if read.
     """
     values = vars(handover)
-    session.connection().execute(
-        _INSERT_HANDOVER, {c.key: values[c.key] for c in _HANDOVER_COLUMNS if c.key in values}
+    _INSERT_HANDOVER.run(
+        session.connection(), {c.key: values[c.key] for c in _HANDOVER_COLUMNS if c.key in values}
     )
     make_transient_to_detached(handover)
     session.add(handover)

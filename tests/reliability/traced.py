@@ -8,6 +8,8 @@ process had done is on disk:
 - ``B <monotonic seconds>`` when a transaction has run its first statement (on SQLite that
   statement is ``BEGIN IMMEDIATE``: the write lock is held);
 - ``S <statement>`` for each statement: SQL text only (parameters are bound, never part of it);
+  statements that ``handover.prepared`` runs on SQLite's driver pass no engine event and are
+  not listed (they write events, audit entries and the like, never a claim);
 - ``C <seconds>`` or ``R <seconds>`` just *before* the commit or rollback is sent.
 
 A trace whose last transaction has no ``C`` or ``R`` was killed inside it, before it committed.
