@@ -34,7 +34,7 @@ class _Compiled:
     sql: str
     names: tuple[str, ...]  # the positional parameters, in order
     fixed: tuple[Any, ...]  # per parameter: _FROM_ROW, a literal, or a column default
-    processors: tuple[Processor, ...]
+    processors: tuple[tuple[int, Callable[[Any], Any]], ...]  # (position, processor) where any
     row: Callable[..., Any] | None  # the result row type (a namedtuple), for a SELECT
     results: tuple[Processor, ...]
 
@@ -59,7 +59,7 @@ class Prepared:
         # Outside BEGIN IMMEDIATE, SQLite would commit a write at once, unseen by the caller.
         assert connection.in_transaction(), "a prepared write runs inside a transaction"
         compiled = self._compile(connection.dialect, tuple(rows[0]))
-        _on_driver(connection, compiled, [_bind(compiled, row) for row in rows])
+        _on_driver(connection, compiled, [_bind(compiled, row) for row in rows], many=True)
 
     def all(self, connection: sa.Connection, params: Mapping[str, Any] | None = None) -> list[Any]:
         """Every row the statement returns, each with its columns as attributes."""
@@ -119,8 +119,9 @@ def _compile(statement: sa.Executable, dialect: Dialect, keys: tuple[str, ...]) 
         names=names,
         fixed=tuple(fixed),
         processors=tuple(
-            compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
-            for name in names
+            (position, process)
+            for position, name in enumerate(names)
+            if (process := compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect))
         ),
         row=namedtuple("Row", [c.key for c in columns], rename=True) if columns else None,
         results=tuple(
@@ -129,20 +130,20 @@ def _compile(statement: sa.Executable, dialect: Dialect, keys: tuple[str, ...]) 
     )
 
 
-def _bind(compiled: _Compiled, row: Mapping[str, Any]) -> tuple[Any, ...]:
+def _bind(compiled: _Compiled, row: Mapping[str, Any]) -> list[Any]:
     """The row's values in the statement's order, each through its type (as SQLAlchemy would)."""
-    values = []
     try:
-        for name, fixed, process in zip(
-            compiled.names, compiled.fixed, compiled.processors, strict=True
-        ):
-            value = row[name] if fixed is _FROM_ROW else _default(fixed)
-            values.append(value if process is None else process(value))
+        values = [
+            row[name] if fixed is _FROM_ROW else _default(fixed)
+            for name, fixed in zip(compiled.names, compiled.fixed, strict=True)
+        ]
+        for index, process in compiled.processors:
+            values[index] = process(values[index])
     except (KeyError, TypeError, ValueError) as error:
         raise sa.exc.StatementError(
             f"({type(error).__name__}) {error}", compiled.sql, None, error, hide_parameters=True
         ) from error
-    return tuple(values)
+    return values
 
 
 def _default(fixed: Any) -> Any:
@@ -152,7 +153,9 @@ def _default(fixed: Any) -> Any:
     return fixed
 
 
-def _on_driver(connection: sa.Connection, compiled: _Compiled, values: Any) -> list[Any]:
+def _on_driver(
+    connection: sa.Connection, compiled: _Compiled, values: list[Any], *, many: bool = False
+) -> list[Any]:
     """Run on the driver's connection: one row's values (returns its rows), or a list of them.
 
     The driver's errors are raised as SQLAlchemy's, with the statement but no parameters.
@@ -160,7 +163,7 @@ def _on_driver(connection: sa.Connection, compiled: _Compiled, values: Any) -> l
     driver = connection.connection.driver_connection
     assert driver is not None
     try:
-        if isinstance(values, list):
+        if many:
             driver.executemany(compiled.sql, values)
             return []
         return driver.execute(compiled.sql, values).fetchall()  # type: ignore[no-any-return]

@@ -15,9 +15,10 @@ holds it to marshmallow's verdict over thousands of altered records.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from datetime import datetime
+from typing import Any, cast
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, utils, validate
 
 from handover.records.schemas import StrictBoolean
 
@@ -63,6 +64,8 @@ def _field_check(field: fields.Field[Any]) -> Check | None:
     """A check of one field's present value: null rule, then the value, then its validators."""
     if field.pre_load or field.post_load:
         return _by_marshmallow(field)
+    if type(field) in (fields.Date, fields.AwareDateTime):
+        return _temporal_check(cast(fields.Date | fields.AwareDateTime, field))
     value_check = _value_check(field)
     if value_check is None:
         return _by_marshmallow(field)
@@ -111,6 +114,37 @@ def _value_check(field: fields.Field[Any]) -> Check | None:
 
         return check_list
     return None
+
+
+def _temporal_check(field: fields.Date | fields.AwareDateTime) -> Check:
+    """A date or an aware date-time in ISO format, parsed by marshmallow's own function.
+
+    Unlike other fields, their validators see the parsed value, not the text.
+    """
+    parse = type(field).DESERIALIZATION_FUNCS.get(field.format or "")
+    if parse is None or (isinstance(field, fields.AwareDateTime) and field.default_timezone):
+        return _by_marshmallow(field)
+    aware = isinstance(field, fields.AwareDateTime)
+    validators = [_validator_check(v) for v in field.validators]
+    allow_none = field.allow_none
+
+    def check_temporal(value: Any) -> bool:
+        if value is None:
+            return allow_none
+        if not isinstance(value, str):  # a date object cannot come from JSON: not sure
+            return False
+        try:
+            parsed = parse(value)
+        except ValueError:
+            return False
+        if aware and not (isinstance(parsed, datetime) and utils.is_aware(parsed)):
+            return False
+        for check in validators:
+            if not check(parsed):
+                return False
+        return True
+
+    return check_temporal
 
 
 def _validator_check(validator: Callable[[Any], Any]) -> Check:
