@@ -42,7 +42,8 @@ def compile_check(schema: Schema) -> Check | None:
     known = frozenset(checks)
 
     def check_schema(data: Any) -> bool:
-        if not isinstance(data, Mapping) or not known.issuperset(data):
+        # type() first: JSON gives dicts, and an ABC's isinstance costs more than the check.
+        if (type(data) is not dict and not isinstance(data, Mapping)) or not known.issuperset(data):
             return False
         for key in required:
             if key not in data:
@@ -66,6 +67,9 @@ def _field_check(field: fields.Field[Any]) -> Check | None:
         return _by_marshmallow(field)
     if type(field) in (fields.Date, fields.AwareDateTime):
         return _temporal_check(cast(fields.Date | fields.AwareDateTime, field))
+    text_check = _text_check(field)
+    if text_check is not None:
+        return text_check
     value_check = _value_check(field)
     if value_check is None:
         return _by_marshmallow(field)
@@ -113,6 +117,33 @@ def _value_check(field: fields.Field[Any]) -> Check | None:
             return True
 
         return check_list
+    return None
+
+
+def _text_check(field: fields.Field[Any]) -> Check | None:
+    """Most of a record's fields, as one function each: text, maybe of a length or a choice."""
+    if type(field) is not fields.String or len(field.validators) > 1:
+        return None
+    allow_none = field.allow_none
+    validator = field.validators[0] if field.validators else None
+    if validator is None:
+        return lambda value: allow_none if value is None else isinstance(value, str)
+    if type(validator) is validate.Length and validator.equal is None:
+        low = validator.min or 0
+        high = validator.max if validator.max is not None else float("inf")
+        return lambda value: (
+            allow_none if value is None else isinstance(value, str) and low <= len(value) <= high
+        )
+    if type(validator) is validate.OneOf and isinstance(validator.choices, tuple | list):
+        choices = frozenset(validator.choices)
+        return lambda value: (
+            allow_none if value is None else isinstance(value, str) and value in choices
+        )
+    if type(validator) is validate.Regexp and isinstance(validator.regex.pattern, str):
+        match = validator.regex.match
+        return lambda value: (
+            allow_none if value is None else isinstance(value, str) and match(value) is not None
+        )
     return None
 
 

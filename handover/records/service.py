@@ -14,6 +14,7 @@ from typing import Any, Protocol, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from handover import audit
 from handover.auth import policy
@@ -254,8 +255,38 @@ def _validate_draft(payload: Any) -> None:
 def create(session: Session, *, user: User, payload: Mapping[str, Any], now: datetime) -> Handover:
     """Create a draft from any well-formed subset of the record."""
     _validate_draft(payload)
-    # Work that needs no database comes first, and the directory is read apart: on SQLite the
-    # write transaction holds the one write lock, so every writer waits for all it does.
+    draft = _prepare(user, payload, now)
+    handover = draft.handover
+    with reading(session) as connection:
+        _check_directory(connection, user, payload)
+        digests = linking.read_groups(connection, draft.digests)
+    make_transient_to_detached(handover)  # loaded, not new: the ORM writes nothing of it
+    session.add(handover)
+    # From here to the commit SQLite's one write lock is held, and every other writer waits for
+    # all that is done under it: only statements, with rows made above.
+    reference = next_reference(session, now=now)
+    set_committed_value(handover, "reference", reference)  # as stored, not a change to write
+    connection = session.connection()
+    _INSERT_HANDOVER.run(connection, {**draft.row, "reference": reference})
+    _INSERT_VERSION.run(connection, draft.version)
+    _INSERT_SECTIONS.run(connection, draft.sections)
+    record_event(session, handover, now=now, actor=user, kind="created")
+    linking.write_index(session, handover, digests, fresh=True)
+    return handover
+
+
+@dataclass(frozen=True)
+class _Draft:
+    """A new draft's rows, made before its transaction: none of them needs the database."""
+
+    handover: Handover
+    row: dict[str, Any]  # the handover's columns, but for its reference
+    version: dict[str, Any]
+    sections: list[dict[str, Any]]  # one executemany: an ORM object per section cost more
+    digests: linking.Digests
+
+
+def _prepare(user: User, payload: Mapping[str, Any], now: datetime) -> _Draft:
     handover = Handover(
         id=new_id(),
         status="draft",
@@ -268,50 +299,29 @@ def create(session: Session, *, user: User, payload: Mapping[str, Any], now: dat
     )
     _apply_routing(handover, payload)
     dek = storage.give_key(handover)
-    sealed = [
-        {
+    values = vars(handover)  # columns left unset get their defaults, and load if read
+    return _Draft(
+        handover=handover,
+        row={c.key: values[c.key] for c in _HANDOVER_COLUMNS if c.key in values},
+        version={
             "handover_id": handover.id,
             "version": 1,
-            "section": name,
-            "ciphertext": storage.seal_section(dek, handover.id, 1, name, value),
-        }
-        for name, value in sections.split(payload).items()
-        if value is not None
-    ]
-    version = {
-        "handover_id": handover.id,
-        "version": 1,
-        "kind": "original",
-        "created_at": now,
-        "created_by_id": user.id,
-    }
-    digests = linking.digests_of(handover, payload)
-    with reading(session) as connection:
-        _check_directory(connection, user, payload)
-        digests = linking.read_groups(connection, digests)
-    handover.reference = next_reference(session, now=now)
-    connection = session.connection()
-    _insert(session, handover)
-    _INSERT_VERSION.run(connection, version)
-    # One executemany: an ORM object per section cost more than sealing it.
-    _INSERT_SECTIONS.run(connection, sealed)
-    record_event(session, handover, now=now, actor=user, kind="created")
-    linking.write_index(session, handover, digests, fresh=True)
-    return handover
-
-
-def _insert(session: Session, handover: Handover) -> None:
-    """Insert a new handover by one plain statement and attach it to the session, unexpired.
-
-    The ORM's unit of work cost more than the rest of the insert; columns left unset get their
-    defaults, and load from the database if read.
-    """
-    values = vars(handover)
-    _INSERT_HANDOVER.run(
-        session.connection(), {c.key: values[c.key] for c in _HANDOVER_COLUMNS if c.key in values}
+            "kind": "original",
+            "created_at": now,
+            "created_by_id": user.id,
+        },
+        sections=[
+            {
+                "handover_id": handover.id,
+                "version": 1,
+                "section": name,
+                "ciphertext": storage.seal_section(dek, handover.id, 1, name, value),
+            }
+            for name, value in sections.split(payload).items()
+            if value is not None
+        ],
+        digests=linking.digests_of(handover, payload),
     )
-    make_transient_to_detached(handover)
-    session.add(handover)
 
 
 def update(

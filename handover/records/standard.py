@@ -28,7 +28,6 @@ import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from fractions import Fraction
 from typing import TYPE_CHECKING, Any, TypeGuard
 
 from handover.errors import flatten_messages
@@ -105,7 +104,10 @@ def validate_submit(record: Mapping[str, Any], *, today: date) -> dict[str, list
 def completeness(record: Mapping[str, Any], *, today: date) -> int:
     """Return 0..100: the mean share of the standard's applicable rules satisfied, rounded down."""
     scores = [score for rule in _evaluate(record, today) if (score := rule.score()) is not None]
-    return math.floor(100 * sum(scores, Fraction(0)) / len(scores))
+    # Exactly, in integers: each share passed/checked over a common denominator.
+    common = math.lcm(*(checked for _, checked in scores))
+    total = sum(passed * (common // checked) for passed, checked in scores)
+    return 100 * total // (common * len(scores))
 
 
 @dataclass(slots=True)
@@ -126,13 +128,14 @@ class _Rule:
         else:
             self.errors.setdefault(path, []).append(message)
 
-    def score(self) -> Fraction | None:
-        """Return the share passed, 0 for an always-applying rule with nothing checked, or None."""
+    def score(self) -> tuple[int, int] | None:
+        """The share passed as (passed, checked): (0, 1) for an always-applying rule with
+        nothing checked; None if the rule does not count."""
         if not self.counts:
             return None
         if self.checked:
-            return Fraction(self.passed, self.checked)
-        return Fraction(0) if self.always_applies else None
+            return self.passed, self.checked
+        return (0, 1) if self.always_applies else None
 
 
 Item = tuple[int, Mapping[str, Any]]
