@@ -8,6 +8,8 @@ without it. PostgreSQL is reached through psycopg 3.
 
 from __future__ import annotations
 
+import os
+import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -79,8 +81,21 @@ def load_models() -> None:
 
 
 def new_id() -> str:
-    """Return a new random UUID as text: ids are made in Python, never by the database."""
-    return str(uuid.uuid4())
+    """Return a new UUID as text: ids are made in Python, never by the database.
+
+    Version 7 (RFC 9562): the millisecond it was made, then 74 random bits. New rows then go at
+    the end of every index on an id instead of at random places in it, so that a transaction
+    writes fewer index pages, and pages are filled instead of split in half. The time it shows
+    is no secret: the record's own ``created_at`` says the same, and no id is a credential.
+    """
+    milliseconds = time.time_ns() // 1_000_000
+    random = int.from_bytes(os.urandom(10)) & _RANDOM_BITS
+    return str(uuid.UUID(int=milliseconds << 80 | _VERSION_AND_VARIANT | random))
+
+
+# Of the 80 bits after the time: all random but the version's four and the variant's two.
+_RANDOM_BITS = ((1 << 80) - 1) & ~(0xF << 76) & ~(0b11 << 62)
+_VERSION_AND_VARIANT = 0x7 << 76 | 0b10 << 62
 
 
 _DEFERRED = "handover.db.deferred_inserts"

@@ -1,9 +1,10 @@
-"""SQLite runs with the settings that keep it safe under concurrent writers."""
+"""SQLite runs with the settings that keep it safe under concurrent writers; ids are UUIDv7."""
 
 from __future__ import annotations
 
 import threading
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import cast
 from zoneinfo import ZoneInfo
@@ -15,7 +16,15 @@ from sqlalchemy.orm import make_transient_to_detached
 
 from handover import create_app
 from handover.audit import AuditEvent
-from handover.db import bulk_insert, engine, insert_rows, reading, session_factory, transaction
+from handover.db import (
+    bulk_insert,
+    engine,
+    insert_rows,
+    new_id,
+    reading,
+    session_factory,
+    transaction,
+)
 
 
 def test_sqlite_pragmas_and_immediate_transactions(app: Flask) -> None:
@@ -169,3 +178,15 @@ def test_rows_inserted_at_once_still_refuse_a_naive_time(app: Flask) -> None:
 def test_sqlite_is_refused_for_a_multi_host_deployment(tmp_path: object) -> None:
     with pytest.raises(RuntimeError, match="multi-host"):
         create_app({"INSTANCE_PATH": str(tmp_path), "DATABASE_URL": "", "MULTI_HOST": True})
+
+
+def test_ids_are_uuid7_in_the_order_they_were_made() -> None:
+    made = [uuid.UUID(new_id()) for _ in range(2000)]
+    assert {(u.version, u.variant) for u in made} == {(7, uuid.RFC_4122)}
+    assert len({u.int for u in made}) == len(made)
+    milliseconds = [u.int >> 80 for u in made]  # the leading 48 bits: when it was made
+    assert milliseconds == sorted(milliseconds)
+    assert abs(milliseconds[-1] / 1000 - time.time()) < 5
+    # The 74 bits after the time are random: each varies.
+    random_bits = [u.int & ((1 << 76) - 1) for u in made]
+    assert all(any(v >> bit & 1 for v in random_bits) for bit in (0, 30, 61, 64, 75))
