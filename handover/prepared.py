@@ -31,6 +31,8 @@ _FROM_ROW = object()  # a value the caller gives, as opposed to a literal or a c
 
 @dataclass(frozen=True)
 class _Compiled:
+    """A statement compiled for one dialect and set of keys, with what binding it needs."""
+
     sql: str
     names: tuple[str, ...]  # the positional parameters, in order
     fixed: tuple[Any, ...]  # per parameter: _FROM_ROW, a literal, or a column default
@@ -147,7 +149,10 @@ def _bind(compiled: _Compiled, row: Mapping[str, Any]) -> list[Any]:
 
 
 def _default(fixed: Any) -> Any:
-    """A literal as it is; a column's default evaluated as SQLAlchemy would for an INSERT."""
+    """A literal as it is; a column's default as SQLAlchemy evaluates it for an INSERT.
+
+    A callable default gets no execution context (ours take none: ``new_id``).
+    """
     if isinstance(fixed, sa.ColumnDefault):
         return fixed.arg(None) if fixed.is_callable else fixed.arg
     return fixed
