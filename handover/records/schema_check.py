@@ -121,7 +121,7 @@ def _value_check(field: fields.Field[Any]) -> Check | None:
 
 
 def _text_check(field: fields.Field[Any]) -> Check | None:
-    """Most of a record's fields, as one function each: text, maybe of a length or a choice."""
+    """Most fields of a record, in one function each: text, maybe of a length, choice or pattern."""
     if type(field) is not fields.String or len(field.validators) > 1:
         return None
     allow_none = field.allow_none

@@ -129,8 +129,7 @@ class _Rule:
             self.errors.setdefault(path, []).append(message)
 
     def score(self) -> tuple[int, int] | None:
-        """The share passed as (passed, checked): (0, 1) for an always-applying rule with
-        nothing checked; None if the rule does not count."""
+        """The share passed, (passed, checked): (0, 1) if it always applies but checked none."""
         if not self.counts:
             return None
         if self.checked:
